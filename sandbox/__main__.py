@@ -1,0 +1,110 @@
+"""`python -m sandbox up|down|status|logs|reset|env` — the sandbox launcher's command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from sandbox import launcher
+from sandbox.config import SandboxConfig
+
+
+def cmd_up(config: SandboxConfig, args: argparse.Namespace) -> int:
+    seconds = launcher.up(config, timeout=args.timeout)
+    if seconds is None:
+        print(f"sandbox: already up at {config.endpoint} (nothing to do)")
+    else:
+        print(f"sandbox: up at {config.endpoint} in {seconds:.2f} s (state in {config.home})")
+    return 0
+
+
+def cmd_down(config: SandboxConfig, args: argparse.Namespace) -> int:
+    stopped = launcher.down(config)
+    print(f"sandbox: stopped {len(stopped)} process(es)" if stopped else "sandbox: not running")
+    return 0
+
+
+def cmd_status(config: SandboxConfig, args: argparse.Namespace) -> int:
+    current = launcher.running(config)
+    doc = launcher.health(config) if current else None
+    if current is None or doc is None:
+        state = "not running" if current is None else f"pid {current.pid} not answering"
+        print(f"sandbox: {state} ({config.endpoint})")
+        return 3
+    print(f"sandbox: up at {config.endpoint}, pid {current.pid}, LocalStack {doc.get('version')}")
+    for service, health in sorted(doc.get("services", {}).items()):
+        print(f"  {service:<28} {health}")
+    return 0
+
+
+def cmd_logs(config: SandboxConfig, args: argparse.Namespace) -> int:
+    print(launcher.log_tail(config, args.lines), end="")
+    if not args.follow:
+        return 0
+    try:
+        with config.log_file.open(errors="replace") as f:
+            f.seek(0, os.SEEK_END)
+            while True:
+                line = f.readline()
+                if line:
+                    print(line, end="", flush=True)
+                else:
+                    time.sleep(0.2)
+    except KeyboardInterrupt:
+        return 0
+    except OSError:
+        print(f"sandbox: no log at {config.log_file}", file=sys.stderr)
+        return 1
+
+
+def cmd_reset(config: SandboxConfig, args: argparse.Namespace) -> int:
+    restarted = launcher.reset(config)
+    print("sandbox: state wiped" + (" and restarted" if restarted else ""))
+    return 0
+
+
+def cmd_env(config: SandboxConfig, args: argparse.Namespace) -> int:
+    for key, value in config.client_env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="The Docker-free LocalStack sandbox. Port: SANDBOX_PORT (default 4566); "
+        "files: SANDBOX_HOME (default .sandbox/ in the repo).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser("up", help="start in the background and wait until healthy")
+    up.add_argument("--timeout", type=float, default=launcher.START_TIMEOUT_SECONDS,
+                    help="seconds to wait for health (default %(default)s)")
+    up.set_defaults(run=cmd_up)
+    sub.add_parser("down", help="stop LocalStack and every Lambda process").set_defaults(
+        run=cmd_down)
+    sub.add_parser("status", help="per-service health; exit 3 when down").set_defaults(
+        run=cmd_status)
+    logs = sub.add_parser("logs", help="show the log (follows with -f)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="lines of history (default 50)")
+    logs.set_defaults(run=cmd_logs)
+    sub.add_parser("reset", help="wipe all state (restarts when running)").set_defaults(
+        run=cmd_reset)
+    sub.add_parser("env", help="print the exports a client needs (eval \"$(... env)\")"
+                   ).set_defaults(run=cmd_env)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(SandboxConfig.from_env(), args)
+    except launcher.SandboxError as e:
+        print(e, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

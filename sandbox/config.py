@@ -1,0 +1,92 @@
+"""Where the sandbox lives and how LocalStack is configured: the one place for both.
+
+Every setting can be overridden from the environment so that several sandboxes (a developer's,
+a test run's, a benchmark's) can run side by side on different ports and folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORT = 4566
+HOST = "127.0.0.1"
+
+# Every LocalStack default that would reach outside the machine is switched off here.
+OFFLINE_SETTINGS = {
+    "SKIP_SSL_CERT_DOWNLOAD": "1",  # no TLS certificate download at start-up
+    "DNS_ADDRESS": "0",  # no built-in DNS server resolving/forwarding outside names
+    "DISABLE_EVENTS": "1",  # no analytics events
+    "SKIP_INFRA_DOWNLOADS": "1",  # no on-demand package downloads (JDK, DynamoDB Local, ...)
+}
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Location and port of one sandbox instance."""
+
+    port: int
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> SandboxConfig:
+        port = int(os.environ.get("SANDBOX_PORT", DEFAULT_PORT))
+        home = Path(os.environ.get("SANDBOX_HOME", REPO_ROOT / ".sandbox")).resolve()
+        return cls(port=port, home=home)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "localstack.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "localstack.log"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
+
+    def localstack_env(self, instance_id: str) -> dict[str, str]:
+        """The environment LocalStack runs with: loopback only, all state under `home`."""
+        return {
+            **OFFLINE_SETTINGS,
+            # This machine may look like a container (/.dockerenv); keep LocalStack in host mode
+            # so it writes only below FILESYSTEM_ROOT instead of system folders.
+            "OVERRIDE_IN_DOCKER": "0",
+            "FILESYSTEM_ROOT": str(self.state_dir),
+            "TMPDIR": str(self.tmp_dir),
+            # The Twisted server ignores the host part of GATEWAY_LISTEN; hypercorn honours it.
+            "GATEWAY_SERVER": "hypercorn",
+            "GATEWAY_LISTEN": f"{HOST}:{self.port}",
+            "LOCALSTACK_HOST": f"{HOST}:{self.port}",
+            # *.localhost.localstack.cloud does not resolve offline: queue URLs use LOCALSTACK_HOST.
+            "SQS_ENDPOINT_STRATEGY": "off",
+            # Plugins of this project (entry points in pyproject.toml).
+            "LAMBDA_RUNTIME_EXECUTOR": "host-process",
+            # Marks every process of this sandbox so that `down` finds them all.
+            "SANDBOX_INSTANCE_ID": instance_id,
+            "SANDBOX_HOME": str(self.home),
+        }
+
+    def client_env(self) -> dict[str, str]:
+        """What an AWS client (boto3, Terraform, tflocal) needs to talk to this sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "S3_HOSTNAME": HOST,
+            "LOCALSTACK_HOSTNAME": HOST,
+            "EDGE_PORT": str(self.port),
+            "CHECKPOINT_DISABLE": "1",
+        }

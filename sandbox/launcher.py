@@ -1,0 +1,181 @@
+"""Start, stop and inspect the LocalStack process of one sandbox.
+
+All of a sandbox's files live under its home folder (see `SandboxConfig`): LocalStack's state and
+temp files, its log, its pid file and the instance id that tags every process it starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from sandbox.config import HOST, SandboxConfig
+from sandbox.processes import instance_pids, is_alive, read_environ, terminate
+
+START_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 10.0
+
+
+class SandboxError(RuntimeError):
+    """A failure the user can act on; its message says what happened and what to do."""
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int
+    instance_id: str
+
+
+def health(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
+    """LocalStack's health document, or None when nothing healthy answers."""
+    try:
+        with urllib.request.urlopen(f"{config.endpoint}/_localstack/health", timeout=timeout) as r:
+            return json.load(r)
+    except (OSError, ValueError):
+        return None
+
+
+def log_tail(config: SandboxConfig, lines: int = 25) -> str:
+    try:
+        with config.log_file.open(errors="replace") as f:
+            return "".join(deque(f, maxlen=lines))
+    except OSError:
+        return "(no log)"
+
+
+def running(config: SandboxConfig) -> Running | None:
+    """The LocalStack process recorded in the pid file, if it is still this sandbox's."""
+    try:
+        pid, instance_id = config.pid_file.read_text().split()
+    except (OSError, ValueError):
+        return None
+    pid_ = int(pid)
+    if is_alive(pid_) and read_environ(pid_).get("SANDBOX_INSTANCE_ID") == instance_id:
+        return Running(pid_, instance_id)
+    return None
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _clean_stale(config: SandboxConfig) -> None:
+    """A pid file whose process is gone means the previous run crashed: say so and tidy up."""
+    if not config.pid_file.exists():
+        return
+    try:
+        _, instance_id = config.pid_file.read_text().split()
+    except ValueError:
+        instance_id = ""
+    _say(f"sandbox: previous run ended without `down` (stale {config.pid_file}); its last log lines:")
+    _say(log_tail(config, 10).rstrip())
+    if instance_id:
+        leftovers = instance_pids(instance_id)
+        if leftovers:
+            _say(f"sandbox: stopping {len(leftovers)} leftover process(es) of that run: {leftovers}")
+            terminate(leftovers, STOP_GRACE_SECONDS)
+    config.pid_file.unlink(missing_ok=True)
+
+
+def up(config: SandboxConfig, timeout: float = START_TIMEOUT_SECONDS) -> float | None:
+    """Start LocalStack in the background and wait until it is healthy.
+
+    Returns the seconds it took, or None when this sandbox was already up.
+    """
+    if running(config) is not None:
+        if health(config) is not None:
+            return None
+        raise SandboxError(
+            f"sandbox: process {running(config).pid} is alive but {config.endpoint} does not "
+            "answer; run `python -m sandbox down` and try again. Last log lines:\n"
+            + log_tail(config)
+        )
+    _clean_stale(config)
+    if not port_is_free(config.port):
+        raise SandboxError(
+            f"sandbox: port {config.port} on {HOST} is taken by another program. Stop it, or "
+            "choose another port with SANDBOX_PORT=<port>."
+        )
+    for folder in (config.home, config.state_dir, config.tmp_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    instance_id = uuid.uuid4().hex
+    env = {**os.environ, **config.localstack_env(instance_id)}
+    started = time.monotonic()
+    with config.log_file.open("ab") as log:
+        log.write(f"\n=== sandbox up {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localstack.runtime.main"],
+            cwd=config.home,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the launcher; not hit by the terminal's Ctrl-C
+        )
+    config.pid_file.write_text(f"{process.pid} {instance_id}\n")
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            config.pid_file.unlink(missing_ok=True)
+            raise SandboxError(
+                f"sandbox: LocalStack exited with code {process.returncode} while starting. "
+                f"Last lines of {config.log_file}:\n{log_tail(config)}"
+            )
+        if health(config, timeout=0.5) is not None:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    down(config)
+    raise SandboxError(
+        f"sandbox: LocalStack was not healthy after {timeout:.0f} s; stopped it. "
+        f"Last lines of {config.log_file}:\n{log_tail(config)}"
+    )
+
+
+def down(config: SandboxConfig) -> list[int]:
+    """Stop LocalStack and every process it started. Returns the PIDs that were stopped."""
+    current = running(config)
+    if current is None:
+        _clean_stale(config)
+        return []
+    # LocalStack first, so that it shuts its Lambda environments down itself...
+    terminate([current.pid], STOP_GRACE_SECONDS)
+    # ...then anything of this instance that is still alive.
+    leftovers = instance_pids(current.instance_id)
+    terminate(leftovers, STOP_GRACE_SECONDS)
+    config.pid_file.unlink(missing_ok=True)
+    return [current.pid, *leftovers]
+
+
+def reset(config: SandboxConfig) -> bool:
+    """Wipe all sandbox state. Restarts LocalStack when it was running; returns whether it was."""
+    was_running = running(config) is not None
+    down(config)
+    shutil.rmtree(config.state_dir, ignore_errors=True)
+    shutil.rmtree(config.tmp_dir, ignore_errors=True)
+    if was_running:
+        up(config)
+    return was_running

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Create .venv with a Python >= 3.13 and install the project into it.
+
+Run by `make setup` with whatever `python3` the machine has (stdlib only, Python >= 3.8),
+because LocalStack's core needs 3.13 while many machines default to an older Python.
+Looks on PATH first, then in pyenv's installed versions, and lists what it tried on failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+MIN_VERSION = (3, 13)
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".installed"
+INPUTS = [ROOT / "pyproject.toml", Path(__file__).resolve()]
+
+
+def version_of(python: str) -> tuple[int, int] | None:
+    """The (major, minor) of an interpreter, or None when it does not run."""
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.split()
+        return int(out[0]), int(out[1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def candidates() -> list[str]:
+    """Interpreters to try, best first: PATH, then pyenv's installed versions."""
+    found: list[str] = []
+    for name in ("python3.14", "python3.13", "python3"):
+        path = shutil.which(name)
+        if path:
+            found.append(path)
+    roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv")]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        try:
+            roots.insert(0, subprocess.run([pyenv, "root"], capture_output=True, text=True,
+                                           timeout=20, check=True).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for root in dict.fromkeys(r for r in roots if r):
+        for path in sorted(glob.glob(f"{root}/versions/3.*/bin/python3"), reverse=True):
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
+def find_python() -> str:
+    tried = []
+    for python in candidates():
+        version = version_of(python)
+        tried.append(f"  {python}: {'does not run' if version is None else '%d.%d' % version}")
+        if version is not None and version >= MIN_VERSION:
+            return python
+    sys.exit(
+        "setup: no Python >= %d.%d found. Tried:\n%s\n"
+        "Install one (e.g. `pyenv install 3.13`) and re-run `make setup`."
+        % (*MIN_VERSION, "\n".join(tried) or "  (nothing on PATH or in pyenv)")
+    )
+
+
+def inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for path in INPUTS:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def main() -> None:
+    digest = inputs_digest()
+    venv_python = VENV / "bin" / "python"
+    if STAMP.exists() and STAMP.read_text() == digest and version_of(str(venv_python)):
+        print("setup: .venv is up to date")
+        return
+    if not venv_python.exists() or (version_of(str(venv_python)) or (0, 0)) < MIN_VERSION:
+        python = find_python()
+        print(f"setup: creating .venv with {python}")
+        shutil.rmtree(VENV, ignore_errors=True)
+        subprocess.run([python, "-m", "venv", str(VENV)], check=True)
+    pip = [str(venv_python), "-m", "pip", "--disable-pip-version-check"]
+    print("setup: installing the project and its pinned dependencies (first time: about a minute)")
+    subprocess.run([*pip, "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(digest)
+    print("setup: done")
+
+
+if __name__ == "__main__":
+    main()
