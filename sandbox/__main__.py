@@ -79,21 +79,29 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = sub.add_parser("up", help="start in the background and wait until healthy")
-    up.add_argument("--timeout", type=float, default=launcher.START_TIMEOUT_SECONDS,
-                    help="seconds to wait for health (default %(default)s)")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=launcher.START_TIMEOUT_SECONDS,
+        help="seconds to wait for health (default %(default)s)",
+    )
     up.set_defaults(run=cmd_up)
     sub.add_parser("down", help="stop LocalStack and every Lambda process").set_defaults(
-        run=cmd_down)
+        run=cmd_down
+    )
     sub.add_parser("status", help="per-service health; exit 3 when down").set_defaults(
-        run=cmd_status)
+        run=cmd_status
+    )
     logs = sub.add_parser("logs", help="show the log (follows with -f)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines of history (default 50)")
     logs.set_defaults(run=cmd_logs)
     sub.add_parser("reset", help="wipe all state (restarts when running)").set_defaults(
-        run=cmd_reset)
-    sub.add_parser("env", help="print the exports a client needs (eval \"$(... env)\")"
-                   ).set_defaults(run=cmd_env)
+        run=cmd_reset
+    )
+    sub.add_parser("env", help='print the exports a client needs (eval "$(... env)")').set_defaults(
+        run=cmd_env
+    )
     return p
 
 

@@ -90,12 +90,12 @@ def _clean_stale(config: SandboxConfig) -> None:
         _, instance_id = config.pid_file.read_text().split()
     except ValueError:
         instance_id = ""
-    _say(f"sandbox: previous run ended without `down` (stale {config.pid_file}); its last log lines:")
+    _say(f"sandbox: previous run ended without `down` (stale {config.pid_file}); last log:")
     _say(log_tail(config, 10).rstrip())
     if instance_id:
         leftovers = instance_pids(instance_id)
         if leftovers:
-            _say(f"sandbox: stopping {len(leftovers)} leftover process(es) of that run: {leftovers}")
+            _say(f"sandbox: stopping leftover process(es) of that run: {leftovers}")
             terminate(leftovers, STOP_GRACE_SECONDS)
     config.pid_file.unlink(missing_ok=True)
 

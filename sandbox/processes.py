@@ -6,6 +6,7 @@ of one sandbox are exactly those whose initial environment carries its id.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -49,17 +50,13 @@ def instance_pids(instance_id: str) -> list[int]:
 def terminate(pids: list[int], grace_seconds: float) -> list[int]:
     """SIGTERM, wait up to `grace_seconds`, then SIGKILL what is left. Returns the killed ones."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline and any(is_alive(p) for p in pids):
         time.sleep(0.05)
     killed = [p for p in pids if is_alive(p)]
     for pid in killed:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return killed

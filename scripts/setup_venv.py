@@ -28,7 +28,10 @@ def version_of(python: str) -> tuple[int, int] | None:
     try:
         out = subprocess.run(
             [python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            capture_output=True, text=True, timeout=20, check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         ).stdout.split()
         return int(out[0]), int(out[1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
@@ -46,8 +49,12 @@ def candidates() -> list[str]:
     pyenv = shutil.which("pyenv")
     if pyenv:
         try:
-            roots.insert(0, subprocess.run([pyenv, "root"], capture_output=True, text=True,
-                                           timeout=20, check=True).stdout.strip())
+            roots.insert(
+                0,
+                subprocess.run(
+                    [pyenv, "root"], capture_output=True, text=True, timeout=20, check=True
+                ).stdout.strip(),
+            )
         except (OSError, subprocess.SubprocessError):
             pass
     for root in dict.fromkeys(r for r in roots if r):

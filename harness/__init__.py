@@ -1,0 +1,1 @@
+"""The library shared by the integration tests and the demo scenarios."""
