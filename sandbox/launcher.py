@@ -100,9 +100,14 @@ def _clean_stale(config: SandboxConfig) -> None:
     config.pid_file.unlink(missing_ok=True)
 
 
-def up(config: SandboxConfig, timeout: float = START_TIMEOUT_SECONDS) -> float | None:
+def up(
+    config: SandboxConfig,
+    timeout: float = START_TIMEOUT_SECONDS,
+    extra_env: dict[str, str] | None = None,
+) -> float | None:
     """Start LocalStack in the background and wait until it is healthy.
 
+    `extra_env` is added to LocalStack's environment (tests use it to trap the network).
     Returns the seconds it took, or None when this sandbox was already up.
     """
     if running(config) is not None:
@@ -122,7 +127,7 @@ def up(config: SandboxConfig, timeout: float = START_TIMEOUT_SECONDS) -> float |
     for folder in (config.home, config.state_dir, config.tmp_dir):
         folder.mkdir(parents=True, exist_ok=True)
     instance_id = uuid.uuid4().hex
-    env = {**os.environ, **config.localstack_env(instance_id)}
+    env = {**os.environ, **config.localstack_env(instance_id), **(extra_env or {})}
     started = time.monotonic()
     with config.log_file.open("ab") as log:
         log.write(f"\n=== sandbox up {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
