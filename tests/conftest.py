@@ -46,17 +46,24 @@ def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxConfig]:
     yield sandbox_config
 
 
-@pytest.fixture(scope="session")
-def aws(sandbox: SandboxConfig) -> Callable[[str], object]:
-    """`aws("sqs")` → a boto3 client for the sandbox."""
+def client_for(config: SandboxConfig, service: str, **kwargs: object) -> object:
+    """A boto3 client for `service` on the sandbox `config`."""
     session = boto3.session.Session(
         aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
     )
+    return session.client(service, endpoint_url=config.endpoint, **kwargs)
 
-    def client(service: str, **kwargs: object) -> object:
-        return session.client(service, endpoint_url=sandbox.endpoint, **kwargs)
 
-    return client
+@pytest.fixture(scope="session")
+def aws_for() -> Callable[..., object]:
+    """`aws_for(config, "sqs")` → a boto3 client for another sandbox instance."""
+    return client_for
+
+
+@pytest.fixture(scope="session")
+def aws(sandbox: SandboxConfig) -> Callable[..., object]:
+    """`aws("sqs")` → a boto3 client for the session's sandbox."""
+    return lambda service, **kwargs: client_for(sandbox, service, **kwargs)
 
 
 @pytest.fixture

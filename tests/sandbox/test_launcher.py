@@ -1,0 +1,132 @@
+"""The launcher against real LocalStack processes, each test with its own port and folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import launcher
+from sandbox.config import SandboxConfig
+from sandbox.processes import instance_pids, is_alive
+
+pytestmark = pytest.mark.sandbox
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def own_sandbox(tmp_path: Path) -> Iterator[SandboxConfig]:
+    """A sandbox instance of the test's own, always stopped afterwards."""
+    config = SandboxConfig(port=free_port(), home=tmp_path / "sandbox")
+    yield config
+    launcher.down(config)
+
+
+def cli(config: SandboxConfig, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SANDBOX_PORT": str(config.port), "SANDBOX_HOME": str(config.home)}
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_up_is_healthy_on_loopback_then_down_leaves_nothing(own_sandbox: SandboxConfig) -> None:
+    result = cli(own_sandbox, "up")
+    assert result.returncode == 0, result.stderr
+    assert f"http://127.0.0.1:{own_sandbox.port}" in result.stdout
+    assert " s " in result.stdout  # the seconds it took
+    current = launcher.running(own_sandbox)
+    assert current is not None
+    # Bound to loopback only: the port is not reachable on another local address.
+    listening = Path("/proc/net/tcp").read_text()
+    port_hex = f"{own_sandbox.port:04X}"
+    local_addresses = [
+        line.split()[1] for line in listening.splitlines()[1:] if line.split()[3] == "0A"
+    ]
+    ours = [a for a in local_addresses if a.endswith(f":{port_hex}")]
+    assert ours == ["0100007F:" + port_hex], ours
+    # Everything lives under the sandbox's own folder.
+    assert own_sandbox.log_file.exists() and own_sandbox.pid_file.exists()
+    assert (own_sandbox.state_dir).is_dir()
+
+    result = cli(own_sandbox, "down")
+    assert result.returncode == 0, result.stderr
+    assert not is_alive(current.pid)
+    assert instance_pids(current.instance_id) == []
+    assert not own_sandbox.pid_file.exists()
+
+
+def test_up_twice_says_already_up_and_does_nothing(own_sandbox: SandboxConfig) -> None:
+    assert cli(own_sandbox, "up").returncode == 0
+    pid = launcher.running(own_sandbox).pid
+    again = cli(own_sandbox, "up")
+    assert again.returncode == 0
+    assert "already up" in again.stdout
+    assert launcher.running(own_sandbox).pid == pid
+
+
+def test_status_lists_services_and_exits_3_when_down(own_sandbox: SandboxConfig) -> None:
+    down = cli(own_sandbox, "status")
+    assert down.returncode == 3 and "not running" in down.stdout
+    assert cli(own_sandbox, "up").returncode == 0
+    up = cli(own_sandbox, "status")
+    assert up.returncode == 0
+    assert "sqs" in up.stdout and "lambda" in up.stdout
+
+
+def test_port_taken_by_another_program_is_a_clear_error(own_sandbox: SandboxConfig) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", own_sandbox.port))
+        squatter.listen()
+        result = cli(own_sandbox, "up")
+    assert result.returncode == 1
+    assert f"port {own_sandbox.port}" in result.stderr and "taken" in result.stderr
+    assert launcher.running(own_sandbox) is None
+
+
+def test_stale_pid_from_a_crashed_run_is_reported_and_cleaned(own_sandbox: SandboxConfig) -> None:
+    own_sandbox.home.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    own_sandbox.pid_file.write_text(f"{dead.pid} deadbeef\n")
+    own_sandbox.log_file.write_text("the crashed run's last words\n")
+    result = cli(own_sandbox, "up")
+    assert result.returncode == 0, result.stderr
+    assert "stale" in result.stderr and "the crashed run's last words" in result.stderr
+    assert launcher.running(own_sandbox) is not None
+
+
+def test_a_start_that_fails_shows_the_log(own_sandbox: SandboxConfig, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text(
+        "import os, sys\nprint('simulated start-up failure', file=sys.stderr)\nos._exit(3)\n"
+    )
+    with pytest.raises(launcher.SandboxError) as failure:
+        launcher.up(own_sandbox, extra_env={"PYTHONPATH": str(broken)})
+    message = str(failure.value)
+    assert "exited with code 3" in message
+    assert "simulated start-up failure" in message
+    assert launcher.running(own_sandbox) is None
+
+
+def test_reset_wipes_state_and_restarts(own_sandbox: SandboxConfig, aws_for) -> None:
+    assert cli(own_sandbox, "up").returncode == 0
+    sqs = aws_for(own_sandbox, "sqs")
+    sqs.create_queue(QueueName="survives-nothing")
+    assert cli(own_sandbox, "reset").returncode == 0
+    assert launcher.running(own_sandbox) is not None
+    assert sqs.list_queues().get("QueueUrls", []) == []
