@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 
 from sandbox import launcher
 from sandbox.config import SandboxConfig
@@ -65,6 +66,15 @@ def cmd_reset(config: SandboxConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(config: SandboxConfig, args: argparse.Namespace) -> int:
+    """Foreground mode for containers and process supervisors: LocalStack replaces this process."""
+    for folder in (config.home, config.state_dir, config.tmp_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **config.localstack_env(uuid.uuid4().hex)}
+    os.chdir(config.home)
+    os.execve(sys.executable, [sys.executable, "-m", "localstack.runtime.main"], env)
+
+
 def cmd_env(config: SandboxConfig, args: argparse.Namespace) -> int:
     for key, value in config.client_env().items():
         print(f"export {key}={value}")
@@ -98,6 +108,9 @@ def parser() -> argparse.ArgumentParser:
     logs.set_defaults(run=cmd_logs)
     sub.add_parser("reset", help="wipe all state (restarts when running)").set_defaults(
         run=cmd_reset
+    )
+    sub.add_parser("run", help="run in the foreground (for containers); Ctrl-C stops").set_defaults(
+        run=cmd_run
     )
     sub.add_parser("env", help='print the exports a client needs (eval "$(... env)")').set_defaults(
         run=cmd_env
