@@ -71,8 +71,14 @@ class SandboxConfig:
             "LOCALSTACK_HOST": f"{HOST}:{self.port}",
             # *.localhost.localstack.cloud does not resolve offline: queue URLs use LOCALSTACK_HOST.
             "SQS_ENDPOINT_STRATEGY": "off",
+            # Queue metrics every few seconds (AWS: 1 min) so CloudWatch alarms can be tested.
+            "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "2",
             # Plugins of this project (entry points in pyproject.toml).
             "LAMBDA_RUNTIME_EXECUTOR": "host-process",
+            # DynamoDB (and its streams) from moto: the stock provider downloads a JDK and
+            # DynamoDB Local, which SKIP_INFRA_DOWNLOADS does not prevent.
+            "PROVIDER_OVERRIDE_DYNAMODB": "moto",
+            "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "moto",
             # Marks every process of this sandbox so that `down` finds them all.
             "SANDBOX_INSTANCE_ID": instance_id,
             "SANDBOX_HOME": str(self.home),

@@ -1,0 +1,1 @@
+"""LocalStack plugins of this project, registered as entry points in pyproject.toml."""

@@ -1,0 +1,171 @@
+"""CloudWatch metrics the open-source LocalStack core does not produce, so alarms can be tested.
+
+Adds, at LocalStack start-up (hook `localstack.hooks.on_infra_start`):
+- SQS `ApproximateAgeOfOldestMessage` (Seconds), published with the other queue metrics;
+- Embedded Metric Format (EMF): JSON log events carrying `_aws.CloudWatchMetrics` become metrics,
+  for Lambda log groups (`/aws/lambda/...`) and for PutLogEvents sent with the header
+  `x-amzn-logs-format: json/emf`, as on AWS.
+
+Relies on these internals of localstack-core 2026.3.0 (re-check them on upgrade):
+- `localstack.services.sqs.provider.CloudwatchPublishWorker.publish_approximate_cloudwatch_metrics`
+  (the periodic queue-metric reporter, run every `SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL`);
+- `localstack.services.sqs.models`: `sqs_stores`, `SqsQueue.inflight`,
+  `StandardQueue.visible.queue`, `FifoQueue.message_groups[...].messages`,
+  `SqsMessage.created` / `.deleted`;
+- `localstack.utils.cloudwatch.cloudwatch_util.publish_sqs_metric_batch`;
+- `localstack.services.logs.provider.LogsProvider.put_log_events` (every PutLogEvents, including
+  the Lambda service's own push of function logs through LocalStack's internal client);
+- `localstack.utils.patch.patch`. The patches must be applied before the SQS and Logs providers
+  are instantiated (their dispatch tables bind methods then): hence a start-up hook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from localstack.runtime import hooks
+
+LOG = logging.getLogger(__name__)
+
+EMF_HEADER = "x-amzn-logs-format"
+EMF_HEADER_VALUE = "json/emf"
+LAMBDA_LOG_GROUP_PREFIX = "/aws/lambda/"
+MAX_METRIC_DATA_PER_CALL = 1000
+
+
+def oldest_message_age(queue: Any, now: float) -> int:
+    """Seconds since the oldest visible or in-flight, non-deleted message was sent (0 if none)."""
+    messages: list[Any] = list(queue.inflight)
+    if hasattr(queue, "message_groups"):  # FIFO
+        for group in list(queue.message_groups.values()):
+            messages.extend(group.messages)
+    else:
+        messages.extend(queue.visible.queue)
+    created = [m.created for m in messages if not m.deleted]
+    return max(0, int(now - min(created))) if created else 0
+
+
+def publish_oldest_message_ages() -> None:
+    from localstack.services.sqs.models import sqs_stores
+    from localstack.utils.cloudwatch.cloudwatch_util import publish_sqs_metric_batch
+
+    now = time.time()
+    for account_id, region, store in sqs_stores.iter_stores():
+        batch = [
+            {
+                "QueueName": queue.name,
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Unit": "Seconds",
+                "Value": oldest_message_age(queue, now),
+            }
+            for queue in list(store.queues.values())
+        ]
+        if batch:
+            publish_sqs_metric_batch(
+                account_id=account_id, region=region, sqs_metric_batch_data=batch
+            )
+
+
+def emf_metric_data(message: str, fallback_ms: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(namespace, MetricDatum) pairs an EMF log line stands for; nothing for any other line.
+
+    Follows the EMF specification: one metric per metric definition and dimension set, its value
+    (a number or a list of numbers) taken from the root key of the same name.
+    """
+    text = message.strip()
+    if not text.startswith("{"):
+        return
+    try:
+        doc = json.loads(text)
+        meta = doc["_aws"]
+        directives = meta["CloudWatchMetrics"]
+    except (ValueError, KeyError, TypeError):
+        return
+    stamp = meta.get("Timestamp", fallback_ms)
+    timestamp = datetime.fromtimestamp(
+        (stamp if isinstance(stamp, int | float) else fallback_ms) / 1000, UTC
+    )
+    for directive in directives if isinstance(directives, list) else []:
+        namespace = directive.get("Namespace")
+        dimension_sets = directive.get("Dimensions") or [[]]
+        if not namespace:
+            continue
+        for definition in directive.get("Metrics", []):
+            name = definition.get("Name")
+            value = doc.get(name)
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                continue
+            for keys in dimension_sets:
+                if not all(k in doc for k in keys):
+                    continue
+                datum: dict[str, Any] = {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": k, "Value": str(doc[k])} for k in keys],
+                    "Unit": definition.get("Unit", "None"),
+                    "StorageResolution": int(definition.get("StorageResolution", 60)),
+                    "Timestamp": timestamp,
+                }
+                if isinstance(value, list):
+                    datum["Values"] = values
+                else:
+                    datum["Value"] = value
+                yield namespace, datum
+
+
+def _emf_applies(context: Any, log_group_name: str) -> bool:
+    if log_group_name.startswith(LAMBDA_LOG_GROUP_PREFIX):
+        return True
+    request = getattr(context, "request", None)
+    header = request.headers.get(EMF_HEADER, "") if request is not None else ""
+    return header.lower() == EMF_HEADER_VALUE
+
+
+def _put_emf_metrics(account_id: str, region: str, events: Iterable[dict[str, Any]]) -> None:
+    from localstack.aws.connect import connect_to
+
+    by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        fallback = event.get("timestamp") or int(time.time() * 1000)
+        for namespace, datum in emf_metric_data(event.get("message", ""), fallback):
+            by_namespace[namespace].append(datum)
+    if not by_namespace:
+        return
+    cloudwatch = connect_to(aws_access_key_id=account_id, region_name=region).cloudwatch
+    for namespace, data in by_namespace.items():
+        for start in range(0, len(data), MAX_METRIC_DATA_PER_CALL):
+            chunk = data[start : start + MAX_METRIC_DATA_PER_CALL]
+            try:
+                cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
+            except Exception as e:  # a bad EMF line must never fail the PutLogEvents call
+                LOG.info("EMF: could not put metrics to namespace %s: %s", namespace, e)
+
+
+@hooks.on_infra_start(priority=50)
+def apply_cloudwatch_fidelity() -> None:
+    """Patch the SQS metric reporter and Logs' PutLogEvents (see the module docstring)."""
+    from localstack.services.logs.provider import LogsProvider
+    from localstack.services.sqs.provider import CloudwatchPublishWorker
+    from localstack.utils.bootstrap import is_api_enabled
+    from localstack.utils.patch import patch
+
+    @patch(CloudwatchPublishWorker.publish_approximate_cloudwatch_metrics)
+    def _with_age(fn: Any, self: Any) -> None:
+        fn(self)
+        try:
+            publish_oldest_message_ages()
+        except Exception as e:  # never stop the reporter's schedule
+            LOG.info("could not publish ApproximateAgeOfOldestMessage: %s", e)
+
+    @patch(LogsProvider.put_log_events)
+    def _with_emf(fn: Any, self: Any, context: Any, **kwargs: Any) -> Any:
+        response = fn(self, context=context, **kwargs)
+        if is_api_enabled("cloudwatch") and _emf_applies(context, kwargs["log_group_name"]):
+            _put_emf_metrics(context.account_id, context.region, kwargs.get("log_events") or [])
+        return response

@@ -1,0 +1,157 @@
+"""CloudWatch fidelity plugin: SQS age metric, EMF extraction and alarms that really fire."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from harness.waiting import eventually
+from sandbox.plugins.cloudwatch_fidelity import emf_metric_data
+
+
+def _emf_line(namespace: str, **root: object) -> str:
+    metrics = [{"Name": "Latency", "Unit": "Milliseconds"}]
+    meta = {"Namespace": namespace, "Dimensions": [["Service"]], "Metrics": metrics}
+    return json.dumps(
+        {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [meta]}, **root}
+    )
+
+
+def _maximum(cloudwatch, namespace: str, metric: str, dimensions: list[dict]) -> float | None:
+    now = datetime.now(UTC)
+    points = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=dimensions,
+        StartTime=now - timedelta(minutes=10),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    return max((p["Maximum"] for p in points), default=None)
+
+
+def test_emf_parsing_follows_the_specification() -> None:
+    line = json.dumps(
+        {
+            "_aws": {
+                "Timestamp": 1_700_000_000_000,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "App",
+                        "Dimensions": [["Service", "Stage"], []],
+                        "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Gone"}],
+                    }
+                ],
+            },
+            "Service": "api",
+            "Stage": 1,
+            "Latency": [3, 4],
+        }
+    )
+    data = list(emf_metric_data(line, fallback_ms=0))
+    assert [ns for ns, _ in data] == ["App", "App"]  # "Gone" has no value: no metric
+    with_dims, without = (d for _, d in data)
+    assert with_dims["Dimensions"] == [
+        {"Name": "Service", "Value": "api"},
+        {"Name": "Stage", "Value": "1"},
+    ]
+    assert without["Dimensions"] == []
+    assert with_dims["Values"] == [3, 4] and with_dims["Unit"] == "Milliseconds"
+    assert with_dims["Timestamp"] == datetime.fromtimestamp(1_700_000_000, UTC)
+    for not_emf in ("plain text", "{not json", '{"_aws": {}}', "[1]"):
+        assert list(emf_metric_data(not_emf, fallback_ms=0)) == []
+
+
+@pytest.mark.sandbox
+def test_sqs_publishes_approximate_age_of_oldest_message(aws, unique) -> None:
+    sqs, cloudwatch = aws("sqs"), aws("cloudwatch")
+    name = unique("age")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="waiting")
+    dims = [{"Name": "QueueName", "Value": name}]
+    age = eventually(
+        lambda: (_maximum(cloudwatch, "AWS/SQS", "ApproximateAgeOfOldestMessage", dims) or 0) >= 1,
+        timeout=20,
+        interval=0.5,
+        describe=lambda: repr(cloudwatch.list_metrics(Namespace="AWS/SQS", Dimensions=dims)),
+    )
+    assert age
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize(
+    ("log_group", "emf_header"),
+    [("/aws/lambda/{}", False), ("/app/{}", True)],
+    ids=["lambda-log-group", "emf-header"],
+)
+def test_emf_log_events_become_metrics(aws, unique, log_group: str, emf_header: bool) -> None:
+    logs, cloudwatch = aws("logs"), aws("cloudwatch")
+    group, namespace, service = log_group.format(unique("fn")), unique("Emf"), unique("svc")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    if emf_header:
+        logs.meta.events.register(
+            "before-sign.cloudwatch-logs.PutLogEvents",
+            lambda request, **_: request.headers.__setitem__("x-amzn-logs-format", "json/emf"),
+        )
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": now_ms, "message": "START RequestId: 1"},
+            {"timestamp": now_ms, "message": _emf_line(namespace, Service=service, Latency=42)},
+        ],
+    )
+    dims = [{"Name": "Service", "Value": service}]
+    assert eventually(lambda: _maximum(cloudwatch, namespace, "Latency", dims), timeout=5) == 42
+
+
+@pytest.mark.sandbox
+def test_emf_needs_a_lambda_log_group_or_the_header(aws, unique) -> None:
+    logs, cloudwatch = aws("logs"), aws("cloudwatch")
+    group, namespace = unique("/app/plain"), unique("Emf")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    message = _emf_line(namespace, Service="x", Latency=1)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": message}],
+    )
+    # EMF extraction runs inside PutLogEvents, so nothing can still be on its way.
+    assert cloudwatch.list_metrics(Namespace=namespace)["Metrics"] == []
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize(
+    "metric", ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"]
+)
+def test_alarm_on_sqs_metric_goes_to_alarm(aws, unique, metric: str) -> None:
+    sqs, cloudwatch = aws("sqs"), aws("cloudwatch")
+    name, alarm = unique("alarmed"), unique("alarm")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/SQS",
+        MetricName=metric,
+        Dimensions=[{"Name": "QueueName", "Value": name}],
+        Statistic="Maximum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+    )
+    sqs.send_message(QueueUrl=url, MessageBody="backlog")
+
+    def state() -> str:
+        return cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+
+    # Report interval 2 s + one 10 s evaluation period, with slack for a loaded machine.
+    eventually(lambda: state() == "ALARM", timeout=45, interval=0.5, describe=state)
+    cloudwatch.delete_alarms(AlarmNames=[alarm])
