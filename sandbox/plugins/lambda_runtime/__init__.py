@@ -1,0 +1,1 @@
+"""Host-process Lambda runtime: interpreters, the environment process and its bootstrap."""
