@@ -1,0 +1,1 @@
+"""The ingest function: POST /notifications → validated → published on the topic."""

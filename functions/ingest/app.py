@@ -1,0 +1,94 @@
+"""Lambda handler of POST /notifications (handler `ingest.app.handler`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ingest.publisher import SnsPublisher
+from ingest.service import Ingest
+from notifications.api import install_error_handlers, json_response
+from notifications.errors import FieldError, bad_request, error_body
+from notifications.identity import caller_from_event
+from notifications.validation import parse_request
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~]{1,255}")  # printable ASCII, no spaces
+
+logger = Logger()
+app = APIGatewayRestResolver()
+install_error_handlers(app, logger)
+
+_service: Ingest | None = None
+
+
+def service() -> Ingest:
+    """The service, built from the environment on first use (tests assign `_service`)."""
+    global _service
+    if _service is None:
+        _service = Ingest(
+            publisher=SnsPublisher(os.environ["TOPIC_ARN"]),
+            persistence=DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE_NAME"]),
+        )
+    return _service
+
+
+def _raw_body() -> str | bytes | None:
+    event = app.current_event
+    if event.is_base64_encoded and event.body is not None:
+        try:
+            return base64.b64decode(event.body, validate=True)
+        except binascii.Error as exc:
+            raise bad_request([FieldError("body", "invalid_json", "Undecodable body.")]) from exc
+    return event.body
+
+
+def _idempotency_key() -> str | None:
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+        raise bad_request(
+            [FieldError(IDEMPOTENCY_HEADER, "invalid", "1..255 printable ASCII characters.")]
+        )
+    return key
+
+
+@app.post("/notifications")
+def post_notification() -> Response:
+    caller = caller_from_event(app.current_event.raw_event)
+    request = parse_request(_raw_body())
+    key = _idempotency_key()
+    answer = service().accept(request, caller, key, app.lambda_context)
+    logger.info("notification.accepted", extra={"id": answer["id"], "priority": request.priority})
+    return json_response(202, answer)
+
+
+@app.exception_handler(IdempotencyValidationError)
+def key_reused(_: IdempotencyValidationError) -> Response:
+    return json_response(
+        422, error_body(f"{IDEMPOTENCY_HEADER} already used for a different notification")
+    )
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
+    return json_response(
+        409, error_body(f"A request with this {IDEMPOTENCY_HEADER} is still in progress")
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

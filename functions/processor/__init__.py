@@ -1,0 +1,1 @@
+"""The processor function: SQS priority queues → DynamoDB (once) → delivered log line."""
