@@ -19,8 +19,16 @@ OFFLINE_SETTINGS = {
     "SKIP_SSL_CERT_DOWNLOAD": "1",  # no TLS certificate download at start-up
     "DNS_ADDRESS": "0",  # no built-in DNS server resolving/forwarding outside names
     "DISABLE_EVENTS": "1",  # no analytics events
-    "SKIP_INFRA_DOWNLOADS": "1",  # no on-demand package downloads (JDK, DynamoDB Local, ...)
+    # Deprecated upstream (downloads are on demand); still honoured by OpenSearch. DynamoDB Local
+    # is kept out by the moto providers (sandbox/plugins/moto_providers.py).
+    "SKIP_INFRA_DOWNLOADS": "1",
+    # LocalStack's platform API (licence catalog fetched after any 501, certificate fallback) and
+    # analytics endpoints: a closed loopback port, so a call that slips through stays local.
+    "API_ENDPOINT": "http://127.0.0.1:1",
+    "ANALYTICS_API": "http://127.0.0.1:1",
 }
+# Not a setting: the DNS probe of s3.<LOCALSTACK_HOST> is removed by a start-up hook
+# (sandbox/netguard/offline.py). tests/sandbox/test_no_network.py checks all of this.
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,19 @@
+"""LocalStack start-up hook that removes an outbound DNS lookup no setting can switch off.
+
+Whenever LocalStack builds an internal S3 client (e.g. to store Lambda code), it probes whether
+`s3.<LOCALSTACK_HOST host>` resolves (`localstack.utils.aws.aws_stack.get_s3_hostname`, which
+caches the answer in `CACHE_S3_HOSTNAME_DNS_STATUS`). With LOCALSTACK_HOST=127.0.0.1 that is a DNS
+query for `s3.127.0.0.1` sent to the machine's resolver. Pre-setting the cache to False makes
+LocalStack use `localhost` straight away, as it would after the lookup failed.
+"""
+
+from __future__ import annotations
+
+from localstack.runtime import hooks
+
+
+@hooks.on_infra_start(priority=100)
+def skip_s3_hostname_probe() -> None:
+    from localstack.utils.aws import aws_stack
+
+    aws_stack.CACHE_S3_HOSTNAME_DNS_STATUS = False
