@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status logs reset test test-unit test-sandbox lint bench-sandbox
+.PHONY: help setup up down status logs reset test test-unit test-sandbox lint bench-sandbox build
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml scripts/setup_venv.py
+$(STAMP): pyproject.toml functions/requirements.txt scripts/setup_venv.py
 	@python3 scripts/setup_venv.py
 
 setup: $(STAMP) ## create .venv (Python >= 3.13) with LocalStack, the project and the test tools
@@ -38,6 +38,9 @@ lint: setup ## ruff
 test: setup ## all tests: lint, unit and sandbox suites (the README's test command)
 	@$(MAKE) --no-print-directory lint
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+build: setup ## build the Lambda zips build/functions/<name>.zip (LAMBDA_ARCH=x86_64|arm64)
+	@$(PY) functions/build.py
 
 bench-sandbox: setup ## sandbox benchmark: start-up, RSS, Lambda and ESM latencies
 	@$(PY) -m sandbox.bench

@@ -20,7 +20,8 @@ MIN_VERSION = (3, 13)
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".installed"
-INPUTS = [ROOT / "pyproject.toml", Path(__file__).resolve()]
+FUNCTION_REQUIREMENTS = ROOT / "functions" / "requirements.txt"
+INPUTS = [ROOT / "pyproject.toml", FUNCTION_REQUIREMENTS, Path(__file__).resolve()]
 
 
 def version_of(python: str) -> tuple[int, int] | None:
@@ -99,6 +100,8 @@ def main() -> None:
     print("setup: installing the project and its pinned dependencies (first time: about a minute)")
     subprocess.run([*pip, "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    # The Lambda functions' pinned runtime dependencies, so unit tests import what ships.
+    subprocess.run([*pip, "install", "--quiet", "-r", str(FUNCTION_REQUIREMENTS)], check=True)
     STAMP.write_text(digest)
     print("setup: done")
 
