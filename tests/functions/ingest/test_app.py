@@ -1,0 +1,186 @@
+"""POST /notifications through the handler: validation, publishing, idempotency.
+
+The publisher is a fake; idempotency runs Powertools' real DynamoDBPersistenceLayer over an
+in-memory client (lambda_fakes.FakeIdempotencyClient) that honours its conditional writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from ingest import app
+from ingest.publisher import SnsPublisher
+from ingest.service import Ingest
+from lambda_fakes import (
+    FakeContext,
+    FakeIdempotencyClient,
+    FakePublisher,
+    FakeSnsClient,
+    api_event,
+    claims,
+    response_json,
+)
+from notifications.model import Notification
+
+BODY = {"user_id": "bob", "message": "Grüße 👋", "priority": "medium"}
+NOW = datetime(2026, 1, 31, 12, 0, 0, 123_456, tzinfo=UTC)
+
+
+class World:
+    def __init__(self) -> None:
+        self.publisher = FakePublisher()
+        self.idempotency = FakeIdempotencyClient()
+        persistence = DynamoDBPersistenceLayer(table_name="idem", boto3_client=self.idempotency)
+        ids = iter(f"id-{n}" for n in range(1000))
+        self.service = Ingest(
+            self.publisher, persistence, clock=lambda: NOW, make_id=lambda: next(ids)
+        )
+
+    def post(self, body: object = BODY, headers: dict | None = None, **kwargs) -> dict:
+        raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+        event = api_event("POST", "/notifications", body=raw, headers=headers, **kwargs)
+        return app.handler(event, FakeContext())
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    world = World()
+    monkeypatch.setattr(app, "_service", world.service)
+    yield world
+
+
+def test_accepts_and_publishes_the_contract_message(world: World) -> None:
+    response = world.post(who=claims("alice", sub="sub-alice"))
+    assert response["statusCode"] == 202
+    assert response_json(response) == {"id": "id-0", "status": "accepted"}
+    [notification] = world.publisher.published
+    assert notification.to_message() == {
+        "id": "id-0",
+        "user_id": "bob",
+        "message": "Grüße 👋",
+        "priority": "medium",
+        "sender": "sub-alice",
+        "accepted_at": "2026-01-31T12:00:00.123Z",
+    }
+
+
+def test_sns_publisher_sets_the_priority_attribute() -> None:
+    client = FakeSnsClient()
+    publisher = SnsPublisher("arn:aws:sns:us-east-1:000000000000:t", client=client)
+    publisher.publish(Notification("i", "bob", "héllo 👋", "low", "s", "2026-01-01T00:00:00.000Z"))
+    [call] = client.calls
+    assert call["TopicArn"] == "arn:aws:sns:us-east-1:000000000000:t"
+    assert call["MessageAttributes"] == {"priority": {"DataType": "String", "StringValue": "low"}}
+    assert json.loads(call["Message"])["message"] == "héllo 👋"
+
+
+def test_invalid_body_is_400_with_every_error_and_nothing_published(world: World) -> None:
+    response = world.post({"user_id": 5, "message": "", "priority": "urgent", "x": None})
+    assert response["statusCode"] == 400
+    body = response_json(response)
+    assert body["message"] == "Invalid request"
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        ("user_id", "wrong_type"),
+        ("message", "too_short"),
+        ("priority", "invalid_choice"),
+        ("x", "unknown_field"),
+    ]
+    assert world.publisher.published == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [("{not json", 400, "invalid_json"), (None, 400, "missing"), ("x" * 20_000, 413, "too_large")],
+)
+def test_malformed_and_oversize_bodies(world: World, raw: str | None, status: int, code: str):
+    response = world.post(raw)
+    assert response["statusCode"] == status
+    [error] = response_json(response)["errors"]
+    assert (error["field"], error["code"]) == ("body", code)
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    assert world.publisher.published == []
+
+
+def test_base64_encoded_body_is_decoded(world: World) -> None:
+    response = world.post(json.dumps(BODY).encode())
+    assert response["statusCode"] == 202
+    assert world.publisher.published[0].message == "Grüße 👋"
+
+
+def test_without_claims_is_401(world: World) -> None:
+    response = world.post(who={})
+    assert response["statusCode"] == 401
+    assert response_json(response) == {"message": "Unauthorized"}
+
+
+def test_retry_with_the_same_key_returns_the_same_id_without_publishing(world: World) -> None:
+    first = world.post(headers={"Idempotency-Key": "k-1"})
+    again = world.post(headers={"idempotency-key": "k-1"})  # header names are case-insensitive
+    assert first["statusCode"] == again["statusCode"] == 202
+    assert response_json(again) == response_json(first) == {"id": "id-0", "status": "accepted"}
+    assert len(world.publisher.published) == 1
+    [record] = world.idempotency.items.values()
+    assert record["status"]["S"] == "COMPLETED"
+    assert "expiration" in record  # the contract's TTL attribute
+
+
+def test_keys_are_per_caller(world: World) -> None:
+    world.post(headers={"Idempotency-Key": "k"}, who=claims("alice"))
+    other = world.post(headers={"Idempotency-Key": "k"}, who=claims("carol"))
+    assert response_json(other)["id"] == "id-1"
+    assert len(world.publisher.published) == 2
+
+
+def test_without_a_key_every_post_publishes(world: World) -> None:
+    world.post()
+    world.post()
+    assert [n.id for n in world.publisher.published] == ["id-0", "id-1"]
+
+
+def test_same_key_for_another_body_is_422(world: World) -> None:
+    world.post(headers={"Idempotency-Key": "k"})
+    response = world.post({**BODY, "message": "different"}, headers={"Idempotency-Key": "k"})
+    assert response["statusCode"] == 422
+    assert "Idempotency-Key" in response_json(response)["message"]
+    assert len(world.publisher.published) == 1
+
+
+def test_a_failed_publish_releases_the_key(world: World) -> None:
+    world.publisher.fail_next = True
+    failed = world.post(headers={"Idempotency-Key": "k"})
+    assert failed["statusCode"] == 500
+    assert response_json(failed) == {"message": "Internal server error"}
+    assert world.idempotency.items == {}
+    retried = world.post(headers={"Idempotency-Key": "k"})
+    assert retried["statusCode"] == 202
+    assert len(world.publisher.published) == 1
+
+
+def test_a_key_in_progress_is_409(world: World) -> None:
+    world.post(headers={"Idempotency-Key": "k"})
+    [record] = world.idempotency.items.values()
+    record["status"] = {"S": "INPROGRESS"}
+    record["in_progress_expiration"] = {"N": str(10**15)}  # far future: still running
+    response = world.post(headers={"Idempotency-Key": "k"})
+    assert response["statusCode"] == 409
+    assert len(world.publisher.published) == 1
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ключ"])
+def test_malformed_idempotency_key_is_400(world: World, key: str) -> None:
+    response = world.post(headers={"Idempotency-Key": key})
+    assert response["statusCode"] == 400
+    assert response_json(response)["errors"][0]["field"] == "Idempotency-Key"
+    assert world.publisher.published == []
+
+
+def test_unknown_route_is_json_404(world: World) -> None:
+    event = api_event("GET", "/nowhere")
+    response = app.handler(event, FakeContext())
+    assert response["statusCode"] == 404
+    assert response_json(response) == {"message": "Not found"}
