@@ -165,9 +165,12 @@ class Context:
 
 
 def max_memory_mb():
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    """Peak RSS of this process (VmHWM; ru_maxrss would include the spawning LocalStack)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def report(request_id, started, init_ms, status=None):
