@@ -1,0 +1,114 @@
+locals {
+  openapi = templatefile("${path.module}/api/openapi.yaml", {
+    api_name          = "${local.name}-api"
+    ingest_invoke_arn = module.ingest.invoke_arn
+    query_invoke_arn  = module.query.invoke_arn
+    user_pool_arn     = aws_cognito_user_pool.this.arn
+  })
+}
+
+resource "aws_api_gateway_rest_api" "this" {
+  name        = "${local.name}-api"
+  description = "Notifications API (stack/api/openapi.yaml)"
+  body        = local.openapi
+
+  endpoint_configuration {
+    types = ["REGIONAL"]
+  }
+}
+
+resource "aws_api_gateway_deployment" "this" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+
+  # A new deployment whenever the spec (routes, integrations, authorizer) changes.
+  triggers = {
+    redeployment = sha1(local.openapi)
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "api_access" {
+  name              = "/aws/apigateway/${local.name}-api/access"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_api_gateway_stage" "this" {
+  #checkov:skip=CKV_AWS_120:Responses are per caller and change with every accepted notification; a cache would serve stale or another user's data.
+  #checkov:skip=CKV2_AWS_29:WAF is an account-level choice with its own cost; throttling and the Cognito authorizer protect the API. Attach a web ACL outside the stack if required.
+  #checkov:skip=CKV2_AWS_51:Integrations are Lambda proxies (not HTTP backends), so a client certificate for backend authentication has nothing to authenticate to.
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  deployment_id        = aws_api_gateway_deployment.this.id
+  stage_name           = var.api_stage_name
+  xray_tracing_enabled = var.tracing_enabled
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api_access.arn
+    format = jsonencode({
+      requestId          = "$context.requestId"
+      extendedRequestId  = "$context.extendedRequestId"
+      requestTime        = "$context.requestTime"
+      httpMethod         = "$context.httpMethod"
+      resourcePath       = "$context.resourcePath"
+      path               = "$context.path"
+      status             = "$context.status"
+      responseLength     = "$context.responseLength"
+      responseLatency    = "$context.responseLatency"
+      integrationLatency = "$context.integrationLatency"
+      integrationStatus  = "$context.integrationStatus"
+      errorMessage       = "$context.error.message"
+      errorType          = "$context.error.responseType"
+      caller             = "$context.authorizer.claims.sub"
+      sourceIp           = "$context.identity.sourceIp"
+      userAgent          = "$context.identity.userAgent"
+    })
+  }
+
+  depends_on = [aws_api_gateway_account.this]
+}
+
+resource "aws_api_gateway_method_settings" "all" {
+  #checkov:skip=CKV_AWS_225:Caching is off on purpose (per-caller, fast-changing data; see the stage).
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  stage_name  = aws_api_gateway_stage.this.stage_name
+  method_path = "*/*"
+
+  settings {
+    throttling_rate_limit  = var.api_throttling.rate_limit
+    throttling_burst_limit = var.api_throttling.burst_limit
+    metrics_enabled        = true
+    # Execution logs need the account-wide CloudWatch role; access logs (JSON) are always on.
+    logging_level      = var.manage_api_gateway_account ? "ERROR" : "OFF"
+    data_trace_enabled = false
+  }
+}
+
+# ---------------------------------------------------------------- account-wide (opt-in)
+resource "aws_iam_role" "api_gateway_cloudwatch" {
+  count = var.manage_api_gateway_account ? 1 : 0
+  name  = "${local.name}-apigw-cloudwatch"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "apigateway.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "api_gateway_cloudwatch" {
+  count      = var.manage_api_gateway_account ? 1 : 0
+  role       = aws_iam_role.api_gateway_cloudwatch[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+}
+
+resource "aws_api_gateway_account" "this" {
+  count               = var.manage_api_gateway_account ? 1 : 0
+  cloudwatch_role_arn = aws_iam_role.api_gateway_cloudwatch[0].arn
+
+  depends_on = [aws_iam_role_policy_attachment.api_gateway_cloudwatch]
+}

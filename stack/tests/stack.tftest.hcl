@@ -1,0 +1,291 @@
+# Invariants of the stack, checked offline against a mocked AWS provider:
+#   terraform test   (from stack/, after terraform init -backend=false)
+# Resources whose ARNs are not given a default get random strings, which are distinct per
+# instance - that is what makes the DLQ-wiring assertions meaningful.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+      arn        = "arn:aws:iam::123456789012:user/test"
+      user_id    = "AIDAEXAMPLE"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition  = "aws"
+      dns_suffix = "amazonaws.com"
+    }
+  }
+
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn    = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      key_id = "11111111-2222-3333-4444-555555555555"
+    }
+  }
+
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/notif-test-role"
+    }
+  }
+
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = {
+      arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/notif-test"
+    }
+  }
+
+  mock_resource "aws_lambda_function" {
+    defaults = {
+      arn        = "arn:aws:lambda:us-east-1:123456789012:function:notif-test-fn"
+      invoke_arn = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:notif-test-fn/invocations"
+    }
+  }
+
+  mock_resource "aws_dynamodb_table" {
+    defaults = {
+      arn = "arn:aws:dynamodb:us-east-1:123456789012:table/notif-test-notifications"
+    }
+  }
+
+  mock_resource "aws_cognito_user_pool" {
+    defaults = {
+      arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example"
+      id  = "us-east-1_Example"
+    }
+  }
+
+  mock_resource "aws_api_gateway_rest_api" {
+    defaults = {
+      id               = "abcdef1234"
+      root_resource_id = "rootid1234"
+      execution_arn    = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234"
+    }
+  }
+
+  mock_resource "aws_api_gateway_stage" {
+    defaults = {
+      arn        = "arn:aws:apigateway:us-east-1::/restapis/abcdef1234/stages/v1"
+      invoke_url = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/v1"
+    }
+  }
+
+  mock_resource "aws_cloudwatch_metric_alarm" {
+    defaults = {
+      arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:notif-test"
+    }
+  }
+}
+
+variables {
+  environment   = "test"
+  artifacts_dir = "./tests/fixtures"
+}
+
+run "defaults" {
+  command = apply
+
+  # Distinct, real-looking ARNs for the two topics.
+  override_resource {
+    target = aws_sns_topic.notifications
+    values = { arn = "arn:aws:sns:us-east-1:123456789012:notif-test-notifications" }
+  }
+
+  override_resource {
+    target = aws_sns_topic.alerts
+    values = { arn = "arn:aws:sns:us-east-1:123456789012:notif-test-alerts" }
+  }
+
+  # One subscription per priority, filtering on exactly that priority, raw delivery,
+  # redriven to that priority's subscription DLQ.
+  assert {
+    condition = alltrue([
+      for p in ["high", "medium", "low"] :
+      jsondecode(module.priority_pipeline[p].subscription_filter_policy) == { priority = [p] }
+    ])
+    error_message = "Each subscription must filter on its own priority only."
+  }
+
+  assert {
+    condition     = alltrue([for p, m in module.priority_pipeline : m.subscription_raw_message_delivery && m.subscription_endpoint == m.queue_arn])
+    error_message = "Each subscription must deliver raw messages to its own queue."
+  }
+
+  assert {
+    condition     = alltrue([for p, m in module.priority_pipeline : jsondecode(m.subscription_redrive_policy).deadLetterTargetArn == m.subscription_dlq_arn])
+    error_message = "Each subscription must redrive to its own subscription DLQ."
+  }
+
+  # Queue -> DLQ wiring.
+  assert {
+    condition = alltrue([
+      for p, m in module.priority_pipeline :
+      jsondecode(m.queue_redrive_policy).deadLetterTargetArn == m.dlq_arn &&
+      jsondecode(m.queue_redrive_policy).maxReceiveCount == 5
+    ])
+    error_message = "Each queue must redrive to its own DLQ after 5 receives."
+  }
+
+  assert {
+    condition     = length(toset([for m in module.priority_pipeline : m.dlq_arn])) == 3
+    error_message = "The three priorities must have three distinct DLQs."
+  }
+
+  assert {
+    condition = alltrue([
+      for p, m in module.priority_pipeline :
+      jsondecode(m.dlq_redrive_allow_policy).redrivePermission == "byQueue" &&
+      jsondecode(m.dlq_redrive_allow_policy).sourceQueueArns == [m.queue_arn]
+    ])
+    error_message = "Each DLQ must admit only its own queue (redrive allow policy byQueue)."
+  }
+
+  # Visibility timeout >= 6 x processor timeout.
+  assert {
+    condition     = alltrue([for m in module.priority_pipeline : m.visibility_timeout_seconds >= 6 * module.processor.timeout_seconds])
+    error_message = "Visibility timeout must be >= 6 x the processor timeout."
+  }
+
+  # One event source mapping per priority, on its queue, with partial batch responses.
+  assert {
+    condition = alltrue([
+      for p, m in module.priority_pipeline :
+      m.event_source_mapping.event_source_arn == m.queue_arn &&
+      m.event_source_mapping.function_response_types == tolist(["ReportBatchItemFailures"]) &&
+      m.event_source_mapping.batch_size == var.priorities[p].batch_size &&
+      m.event_source_mapping.maximum_batching_window_in_seconds == var.priorities[p].batching_window_seconds &&
+      m.event_source_mapping.maximum_concurrency == var.priorities[p].maximum_concurrency
+    ])
+    error_message = "Each priority needs its own event source mapping with ReportBatchItemFailures and its own settings."
+  }
+
+  assert {
+    condition     = module.priority_pipeline["high"].event_source_mapping.maximum_batching_window_in_seconds == 0 && module.priority_pipeline["low"].event_source_mapping.batch_size > module.priority_pipeline["high"].event_source_mapping.batch_size
+    error_message = "high: small batches and no window; low: larger batches."
+  }
+
+  # One alarm set per priority, all wired to the alerts topic.
+  assert {
+    condition     = length(output.alarm_names.priorities) == 3 && length(toset(flatten([for a in values(output.alarm_names.priorities) : values(a)]))) == 9
+    error_message = "Each priority needs its own three alarms (DLQ depth, subscription DLQ depth, age of oldest)."
+  }
+
+  assert {
+    condition     = alltrue([for p, m in module.priority_pipeline : m.age_of_oldest_threshold == var.priorities[p].age_of_oldest_slo_seconds])
+    error_message = "The age-of-oldest alarm must use the priority's SLO."
+  }
+
+  assert {
+    condition     = alltrue([for m in module.priority_pipeline : alltrue([for a in values(m.alarm_actions) : a.alarm == tolist([aws_sns_topic.alerts.arn]) && a.ok == tolist([aws_sns_topic.alerts.arn])])])
+    error_message = "Every pipeline alarm must notify the alerts topic on ALARM and OK."
+  }
+
+  # Queue policies admit only the topic.
+  assert {
+    condition = alltrue([
+      for m in module.priority_pipeline :
+      jsondecode(m.queue_policy).Statement[0].Condition.ArnEquals["aws:SourceArn"] == aws_sns_topic.notifications.arn &&
+      jsondecode(m.queue_policy).Statement[0].Principal.Service == "sns.amazonaws.com"
+    ])
+    error_message = "Each queue policy must admit only the notifications topic."
+  }
+
+  # The contract: function environment and handlers.
+  assert {
+    condition = (
+      module.ingest.environment.TOPIC_ARN == aws_sns_topic.notifications.arn &&
+      module.ingest.environment.IDEMPOTENCY_TABLE_NAME == aws_dynamodb_table.idempotency.name &&
+      module.processor.environment.TABLE_NAME == aws_dynamodb_table.notifications.name &&
+      module.processor.environment.PRIORITY_SHARDS == "4" &&
+      module.query.environment.ADMIN_GROUP == "admins" &&
+      alltrue([for f in [module.ingest, module.processor, module.query] : f.environment.POWERTOOLS_METRICS_NAMESPACE == "Notifications" && f.environment.LOG_LEVEL == "INFO"])
+    )
+    error_message = "Function environments must follow docs/contract.md."
+  }
+
+  assert {
+    condition     = module.ingest.handler == "ingest.app.handler" && module.processor.handler == "processor.app.handler" && module.query.handler == "query.app.handler"
+    error_message = "Handlers must be <name>.app.handler."
+  }
+
+  # The table per the contract.
+  assert {
+    condition     = aws_dynamodb_table.notifications.hash_key == "id" && toset([for g in aws_dynamodb_table.notifications.global_secondary_index : g.name]) == toset(["by_user", "by_priority"])
+    error_message = "The notifications table needs key id and GSIs by_user and by_priority."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.notifications.ttl[0].attribute_name == "expires_at" && aws_dynamodb_table.notifications.point_in_time_recovery[0].enabled && aws_dynamodb_table.notifications.server_side_encryption[0].enabled
+    error_message = "The notifications table needs TTL on expires_at, PITR and SSE."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.idempotency.ttl[0].attribute_name == "expiration"
+    error_message = "The idempotency table's TTL attribute is expiration."
+  }
+
+  assert {
+    condition     = length(aws_appautoscaling_target.dynamodb) == 0
+    error_message = "PAY_PER_REQUEST has no auto scaling."
+  }
+}
+
+run "sandbox_tfvars_provisioned_with_autoscaling" {
+  command = plan
+
+  variables {
+    environment           = "sandbox"
+    dynamodb_billing_mode = "PROVISIONED"
+  }
+
+  # Both tables and both GSIs, read and write.
+  assert {
+    condition     = length(aws_appautoscaling_target.dynamodb) == 8 && length(aws_appautoscaling_policy.dynamodb) == 8
+    error_message = "PROVISIONED needs auto scaling on both tables and every GSI, read and write."
+  }
+
+  assert {
+    condition     = aws_appautoscaling_target.dynamodb["notifications-by_priority-write"].scalable_dimension == "dynamodb:index:WriteCapacityUnits"
+    error_message = "GSIs scale on the index dimension."
+  }
+}
+
+run "priorities_must_be_exactly_high_medium_low" {
+  command = plan
+
+  variables {
+    priorities = {
+      high   = { batch_size = 1, batching_window_seconds = 0, maximum_concurrency = 2, age_of_oldest_slo_seconds = 5 }
+      urgent = { batch_size = 1, batching_window_seconds = 0, maximum_concurrency = 2, age_of_oldest_slo_seconds = 5 }
+    }
+  }
+
+  expect_failures = [var.priorities]
+}
+
+run "batch_over_10_needs_a_window" {
+  command = plan
+
+  variables {
+    priorities = {
+      high   = { batch_size = 1, batching_window_seconds = 0, maximum_concurrency = 2, age_of_oldest_slo_seconds = 5 }
+      medium = { batch_size = 10, batching_window_seconds = 0, maximum_concurrency = 2, age_of_oldest_slo_seconds = 5 }
+      low    = { batch_size = 100, batching_window_seconds = 0, maximum_concurrency = 2, age_of_oldest_slo_seconds = 5 }
+    }
+  }
+
+  expect_failures = [var.priorities]
+}
+
+run "short_alarm_periods_rejected_unless_sandbox_values" {
+  command = plan
+
+  variables {
+    alarm_period_seconds = 45
+  }
+
+  expect_failures = [var.alarm_period_seconds]
+}
