@@ -1,0 +1,172 @@
+"""AWS providers served entirely by the moto backend bundled with LocalStack.
+
+Why: the stock DynamoDB provider downloads a JDK and DynamoDB Local at first use (and answers 500
+offline), and the open-source core has no provider at all for cognito-idp and
+application-autoscaling (every call answers 501, which also triggers an outbound licence-catalog
+lookup). moto implements all of them in-process.
+
+LocalStack/moto internals relied on:
+- `localstack.services.plugins.aws_provider` / `Service.for_provider`: providers are plux entry
+  points `<api>:<name>` in `localstack.aws.provider`; a service without a stock provider loads
+  `<api>:default`, others are selected with `PROVIDER_OVERRIDE_<API>` (see `sandbox/config.py`).
+- `localstack.aws.skeleton.Skeleton` accepts a plain dict as dispatch table.
+- `localstack.services.moto.call_moto(context)` dispatches the parsed request to moto in-process;
+  moto raises `NotImplementedError` for actions it lacks, which the skeleton would turn into 501.
+- `moto.cognitoidp.models.cognitoidp_backends` (pool `extended_config["UserPoolTags"]`) for the
+  Cognito tag operations moto lacks.
+- `localstack.services.dynamodb.packages.DynamoDBLocalPackageInstaller`: refused outright, so that
+  nothing can download DynamoDB Local or its JDK (`SKIP_INFRA_DOWNLOADS` does not cover it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from localstack.aws.api import CommonServiceException, RequestContext, ServiceRequest
+from localstack.aws.skeleton import DispatchTable
+from localstack.aws.spec import load_service
+from localstack.runtime import hooks
+from localstack.services.moto import call_moto
+from localstack.services.plugins import Service, aws_provider
+
+Handler = Callable[[RequestContext, ServiceRequest], object]
+
+
+class MotoProvider:
+    """A provider with no code of its own: the dispatch table sends every operation to moto."""
+
+    def __init__(self, service: str, shims: dict[str, Handler] | None = None) -> None:
+        self.service = service
+        self.shims = shims or {}
+
+    def dispatch_table(self) -> DispatchTable:
+        operations = load_service(self.service).operation_names
+        return {op: self.shims.get(op, _call_moto) for op in operations}
+
+    def create_service(self) -> Service:
+        return Service.for_provider(self, dispatch_table_factory=MotoProvider.dispatch_table)
+
+
+def _call_moto(context: RequestContext, request: ServiceRequest) -> object:
+    """Call moto; an action moto lacks answers 400 (a 501 would phone home for the catalog)."""
+    try:
+        return call_moto(context)
+    except NotImplementedError as e:
+        op = f"{context.service.service_name}.{context.operation.name}"
+        raise CommonServiceException(
+            "UnsupportedOperation",
+            f"sandbox: moto does not implement {op} (add a shim in {__name__})",
+            status_code=400,
+        ) from e
+
+
+# --- Cognito user pool tags: moto keeps CreateUserPool's UserPoolTags but has no tag operations.
+
+
+def _user_pool_tags(context: RequestContext, arn: str) -> dict[str, str]:
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    pool_id = arn.rsplit("/", 1)[-1]
+    pool = cognitoidp_backends[context.account_id][context.region].user_pools.get(pool_id)
+    if pool is None:
+        raise CommonServiceException("ResourceNotFoundException", f"{arn} not found", 400)
+    return pool.extended_config.setdefault("UserPoolTags", {})
+
+
+def _cognito_tag(context: RequestContext, request: ServiceRequest) -> dict:
+    _user_pool_tags(context, request["ResourceArn"]).update(request.get("Tags") or {})
+    return {}
+
+
+def _cognito_untag(context: RequestContext, request: ServiceRequest) -> dict:
+    tags = _user_pool_tags(context, request["ResourceArn"])
+    for key in request.get("TagKeys") or []:
+        tags.pop(key, None)
+    return {}
+
+
+def _cognito_list_tags(context: RequestContext, request: ServiceRequest) -> dict:
+    return {"Tags": dict(_user_pool_tags(context, request["ResourceArn"]))}
+
+
+# --- Application Auto Scaling tags: moto ignores them; kept here by ARN (the ARN holds account
+# and region), lost on restart like all sandbox state.
+
+_aas_tags: dict[str, dict[str, str]] = {}
+_aas_lock = threading.Lock()
+
+
+def _aas_register(context: RequestContext, request: ServiceRequest) -> object:
+    response = _call_moto(context, request)
+    arn = response.get("ScalableTargetARN") if isinstance(response, dict) else None
+    if arn and request.get("Tags"):
+        with _aas_lock:
+            _aas_tags.setdefault(arn, {}).update(request["Tags"])
+    return response
+
+
+def _aas_tag(context: RequestContext, request: ServiceRequest) -> dict:
+    with _aas_lock:
+        _aas_tags.setdefault(request["ResourceARN"], {}).update(request.get("Tags") or {})
+    return {}
+
+
+def _aas_untag(context: RequestContext, request: ServiceRequest) -> dict:
+    with _aas_lock:
+        tags = _aas_tags.get(request["ResourceARN"], {})
+        for key in request.get("TagKeys") or []:
+            tags.pop(key, None)
+    return {}
+
+
+def _aas_list_tags(context: RequestContext, request: ServiceRequest) -> dict:
+    with _aas_lock:
+        return {"Tags": dict(_aas_tags.get(request["ResourceARN"], {}))}
+
+
+# --- Provider entry points (see pyproject.toml).
+
+
+@aws_provider(api="dynamodb", name="moto")
+def dynamodb_moto() -> Service:
+    return MotoProvider("dynamodb").create_service()
+
+
+@aws_provider(api="dynamodbstreams", name="moto")
+def dynamodbstreams_moto() -> Service:
+    """Streams must come from the tables' backend (the stock one reads DynamoDB Local)."""
+    return MotoProvider("dynamodbstreams").create_service()
+
+
+@aws_provider(api="cognito-idp", name="default")
+def cognito_idp_moto() -> Service:
+    shims = {
+        "TagResource": _cognito_tag,
+        "UntagResource": _cognito_untag,
+        "ListTagsForResource": _cognito_list_tags,
+    }
+    return MotoProvider("cognito-idp", shims).create_service()
+
+
+@aws_provider(api="application-autoscaling", name="default")
+def application_autoscaling_moto() -> Service:
+    shims = {
+        "RegisterScalableTarget": _aas_register,
+        "TagResource": _aas_tag,
+        "UntagResource": _aas_untag,
+        "ListTagsForResource": _aas_list_tags,
+    }
+    return MotoProvider("application-autoscaling", shims).create_service()
+
+
+@hooks.on_infra_start()
+def refuse_dynamodb_local_download() -> None:
+    """Make any attempt to install DynamoDB Local (and its JDK) fail instead of downloading."""
+    from localstack.services.dynamodb.packages import DynamoDBLocalPackageInstaller
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("sandbox: DynamoDB Local must never be downloaded; DynamoDB is moto")
+
+    DynamoDBLocalPackageInstaller._prepare_installation = refuse
+    DynamoDBLocalPackageInstaller._install = refuse
