@@ -1,0 +1,157 @@
+"""Terraform against the sandbox: the project's own CLI config, and `tflocal` run with it.
+
+The machine's TF_CLI_CONFIG_FILE may point nowhere and the public registry is often unreachable,
+so the project brings its own CLI config: the AWS provider comes from a filesystem mirror when
+one is found on the machine (detected, never assumed), from the registry otherwise.
+
+    python -m sandbox.terraform [-C DIR] -- init|plan|apply|... [terraform args]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from sandbox.config import SandboxConfig
+
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+CLI_CONFIG_NAME = "terraform.rc"
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def os_arch() -> str:
+    """Terraform's platform name for this machine, e.g. `linux_amd64`."""
+    machine = platform.machine().lower()
+    return f"{platform.system().lower()}_{_ARCH.get(machine, machine)}"
+
+
+def mirror_candidates(env: Mapping[str, str] | None = None) -> list[Path]:
+    """TF_PLUGIN_MIRROR, then Terraform's implied mirror locations, then /opt/tf-plugins."""
+    env = os.environ if env is None else env
+    home = Path(env.get("HOME", str(Path.home())))
+    data_home = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    candidates = [Path(env["TF_PLUGIN_MIRROR"])] if env.get("TF_PLUGIN_MIRROR") else []
+    return [
+        *candidates,
+        home / ".terraform.d" / "plugins",
+        data_home / "terraform" / "plugins",
+        Path("/usr/local/share/terraform/plugins"),
+        Path("/usr/share/terraform/plugins"),
+        Path("/opt/tf-plugins"),
+    ]
+
+
+def has_aws_provider(mirror: Path, platform_name: str) -> bool:
+    """Whether `mirror` holds the AWS provider for `platform_name` (unpacked or packed layout)."""
+    provider = mirror / AWS_PROVIDER
+    unpacked = any(p.is_dir() for p in provider.glob(f"*/{platform_name}"))
+    packed = any(provider.glob(f"terraform-provider-aws_*_{platform_name}.zip"))
+    return unpacked or packed
+
+
+def find_mirror(
+    candidates: Sequence[Path] | None = None, platform_name: str | None = None
+) -> Path | None:
+    """The first candidate folder that is a filesystem mirror of the AWS provider, if any."""
+    platform_name = platform_name or os_arch()
+    for folder in mirror_candidates() if candidates is None else candidates:
+        if has_aws_provider(folder, platform_name):
+            return folder.resolve()
+    return None
+
+
+def cli_config_text(mirror: Path | None) -> str:
+    """A CLI config: the AWS provider from `mirror` (other providers direct), or all direct."""
+    if mirror is None:
+        return "provider_installation {\n  direct {}\n}\n"
+    return (
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {_hcl_string(str(mirror))}\n"
+        f'    include = ["{AWS_PROVIDER}"]\n'
+        "  }\n"
+        "  direct {\n"
+        f'    exclude = ["{AWS_PROVIDER}"]\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def _hcl_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_cli_config(folder: Path, mirror: Path | None = None, *, detect: bool = True) -> Path:
+    """Write the CLI config into `folder` and return its path (mirror detected unless given)."""
+    if mirror is None and detect:
+        mirror = find_mirror()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CLI_CONFIG_NAME
+    partial = path.with_name(f".{CLI_CONFIG_NAME}.{os.getpid()}")
+    partial.write_text(cli_config_text(mirror))
+    partial.replace(path)  # atomic: concurrent test workers never read half a file
+    return path
+
+
+def terraform_env(config: SandboxConfig, cli_config: Path) -> dict[str, str]:
+    """The environment for tflocal/terraform: sandbox client settings plus our CLI config."""
+    return {
+        **os.environ,
+        **config.client_env(),
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "DISABLE_DEPRECATION_NOTICE": "1",
+    }
+
+
+def tflocal_command() -> str:
+    """tflocal next to this interpreter (the venv), else on PATH; needs `terraform` on PATH."""
+    if shutil.which(os.environ.get("TF_CMD", "terraform")) is None:
+        raise RuntimeError("terraform not found on PATH (or TF_CMD): install Terraform >= 1.5")
+    local = Path(sys.executable).parent / "tflocal"
+    found = str(local) if local.exists() else shutil.which("tflocal")
+    if found is None:
+        raise RuntimeError("tflocal not found: pip install terraform-local (see pyproject.toml)")
+    return found
+
+
+def run(
+    args: Sequence[str],
+    cwd: Path,
+    config: SandboxConfig | None = None,
+    *,
+    capture: bool = False,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `tflocal <args>` in `cwd` against the sandbox (writes the CLI config first)."""
+    config = config or SandboxConfig.from_env()
+    cli_config = write_cli_config(config.home)
+    return subprocess.run(
+        [tflocal_command(), *args],
+        cwd=cwd,
+        env=terraform_env(config, cli_config),
+        text=True,
+        capture_output=capture,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.terraform", description=__doc__)
+    parser.add_argument("-C", "--chdir", type=Path, default=Path.cwd(), help="stack folder")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="terraform arguments after --")
+    options = parser.parse_args(argv)
+    args = options.args[1:] if options.args[:1] == ["--"] else options.args
+    return run(args, options.chdir).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Terraform CLI config (mirror detection) and a tflocal init/apply/plan/destroy smoke run."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox import terraform
+from sandbox.config import SandboxConfig
+
+SMOKE_STACK = Path(__file__).parent / "terraform_smoke"
+
+
+def _mirror(root: Path, platform_name: str = "linux_amd64") -> Path:
+    (root / terraform.AWS_PROVIDER / "5.100.0" / platform_name).mkdir(parents=True)
+    return root
+
+
+def test_mirror_is_detected_in_the_first_candidate_that_holds_the_provider(tmp_path: Path) -> None:
+    empty, other_arch = tmp_path / "empty", _mirror(tmp_path / "arm", "linux_arm64")
+    wanted, later = _mirror(tmp_path / "wanted"), _mirror(tmp_path / "later")
+    empty.mkdir()
+    found = terraform.find_mirror([empty, other_arch, wanted, later], "linux_amd64")
+    assert found == wanted.resolve()
+
+
+def test_packed_mirror_layout_is_detected(tmp_path: Path) -> None:
+    provider = tmp_path / terraform.AWS_PROVIDER
+    provider.mkdir(parents=True)
+    (provider / "terraform-provider-aws_5.100.0_linux_amd64.zip").touch()
+    assert terraform.find_mirror([tmp_path], "linux_amd64") == tmp_path.resolve()
+
+
+def test_no_mirror_means_registry(tmp_path: Path) -> None:
+    assert terraform.find_mirror([tmp_path / "missing"], "linux_amd64") is None
+    text = terraform.write_cli_config(tmp_path, detect=False).read_text()
+    assert "direct {}" in text and "filesystem_mirror" not in text
+
+
+def test_mirror_config_takes_aws_from_the_mirror(tmp_path: Path) -> None:
+    text = terraform.cli_config_text(Path("/opt/some mirror"))
+    assert 'path    = "/opt/some mirror"' in text
+    assert f'include = ["{terraform.AWS_PROVIDER}"]' in text
+    assert f'exclude = ["{terraform.AWS_PROVIDER}"]' in text
+
+
+def test_candidates_start_with_tf_plugin_mirror_then_implied_locations() -> None:
+    env = {"TF_PLUGIN_MIRROR": "/m", "HOME": "/h", "XDG_DATA_HOME": "/x"}
+    assert terraform.mirror_candidates(env)[:3] == [
+        Path("/m"),
+        Path("/h/.terraform.d/plugins"),
+        Path("/x/terraform/plugins"),
+    ]
+    assert Path("/opt/tf-plugins") in terraform.mirror_candidates(env)
+    assert terraform.mirror_candidates({"HOME": "/h"})[1] == Path(
+        "/h/.local/share/terraform/plugins"
+    )
+
+
+@pytest.mark.sandbox
+def test_tflocal_apply_plan_destroy(sandbox: SandboxConfig, tmp_path: Path) -> None:
+    if shutil.which("terraform") is None:
+        pytest.skip("no terraform binary on PATH")
+    stack = tmp_path / "stack"
+    shutil.copytree(SMOKE_STACK, stack)
+    var = ["-var", f"prefix=smoke-{uuid.uuid4().hex[:8]}"]
+
+    def tf(*args: str) -> tuple[int, str]:
+        done = terraform.run(
+            [*args, "-input=false", "-no-color"], stack, sandbox, capture=True, timeout=300
+        )
+        return done.returncode, done.stdout + done.stderr
+
+    code, out = tf("init")
+    assert code == 0, out
+    try:
+        code, out = tf("apply", "-auto-approve", *var)
+        assert code == 0, out
+        code, out = tf("plan", "-detailed-exitcode", *var)
+        assert code == 0, f"plan after apply is not empty (exit {code}):\n{out}"
+    finally:
+        code, out = tf("destroy", "-auto-approve", *var)
+    assert code == 0, out
