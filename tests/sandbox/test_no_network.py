@@ -27,6 +27,7 @@ from harness.waiting import eventually
 from sandbox import launcher
 from sandbox.config import SandboxConfig
 from sandbox.netguard import NetTrap
+from sandbox.processes import read_environ
 
 Client = Callable[[str], Any]
 Workload = Callable[[Client, str], None]
@@ -206,7 +207,7 @@ def test_sandbox_makes_no_outbound_attempts(tmp_path: Path) -> None:
         try:
             assert launcher.running(config) is not None
             pid = launcher.running(config).pid
-            assert trap.env().items() <= read_environ_items(pid)
+            assert trap.env().items() <= read_environ(pid).items()
             aws = _client_factory(config)
             for workload in WORKLOADS:
                 workload(aws, f"nn-{uuid.uuid4().hex[:8]}")
@@ -234,9 +235,3 @@ def test_sandbox_makes_no_outbound_attempts(tmp_path: Path) -> None:
     for failure in failed_optional:
         message = f"optional workload failed (network was still checked): {failure}"
         warnings.warn(message, stacklevel=1)
-
-
-def read_environ_items(pid: int) -> set[tuple[str, str]]:
-    from sandbox.processes import read_environ
-
-    return set(read_environ(pid).items())

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -109,6 +112,44 @@ def test_emf_log_events_become_metrics(aws, unique, log_group: str, emf_header: 
     )
     dims = [{"Name": "Service", "Value": service}]
     assert eventually(lambda: _maximum(cloudwatch, namespace, "Latency", dims), timeout=5) == 42
+
+
+EMF_FUNCTION = """import json, time
+def handler(event, context):
+    print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
+        {"Namespace": event["ns"], "Dimensions": [["Service"]],
+         "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}]}]},
+        "Service": "fn", "Latency": 42}))
+"""
+
+
+@pytest.mark.sandbox
+def test_emf_printed_by_a_lambda_function_becomes_a_metric(aws, unique) -> None:
+    if importlib.util.find_spec("sandbox.plugins.lambda_executor") is None:
+        pytest.skip("no Lambda executor plugin in this checkout")
+    iam, lam, cloudwatch = aws("iam"), aws("lambda"), aws("cloudwatch")
+    name, namespace = unique("emf-fn"), unique("EmfFn")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("app.py", EMF_FUNCTION)
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    eventually(
+        lambda: lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active",
+        timeout=30,
+    )
+    assert "FunctionError" not in lam.invoke(
+        FunctionName=name, Payload=json.dumps({"ns": namespace})
+    )
+    dims = [{"Name": "Service", "Value": "fn"}]
+    # LocalStack pushes the function's logs after the invocation returns.
+    assert eventually(lambda: _maximum(cloudwatch, namespace, "Latency", dims), timeout=15) == 42
 
 
 @pytest.mark.sandbox
