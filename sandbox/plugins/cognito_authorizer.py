@@ -1,0 +1,184 @@
+"""Cognito user-pool authorizers enforced on REST APIs, and each pool's JWKS on the gateway.
+
+Why: the stock next_gen API Gateway stores COGNITO_USER_POOLS authorizers but lets every request
+through, so the sandbox would accept what AWS rejects. Here the token is checked as AWS does
+(RS256 signature with the pool's key, `exp`, `iss` of one of the authorizer's pools, `token_use`,
+scopes) and the claims reach the integration as `requestContext.authorizer.claims`.
+
+Tokens keep moto's issuer, `https://cognito-idp.<region>.amazonaws.com/<pool-id>` (as on AWS, so
+application code that checks the issuer runs unchanged); the keys behind it are served locally at
+`/<pool-id>/.well-known/jwks.json` and the discovery document at
+`/<pool-id>/.well-known/openid-configuration` names that issuer and that local `jwks_uri`.
+
+LocalStack/moto internals relied on:
+- `localstack.services.apigateway.next_gen.execute_api.handlers.preprocess_request`, a
+  CompositeHandler run after routing; `RestApiInvocationContext.resource_method`
+  (`authorizationType`, `authorizerId`, `authorizationScopes`), `.deployment.rest_api.authorizers`,
+  `.context_variables["authorizer"]` (feeds Lambda proxy events and mapping templates);
+  `gateway_response.UnauthorizedError` (401 `{"message": "Unauthorized"}`).
+- `localstack.services.edge.ROUTER` for the JWKS routes.
+- `moto.cognitoidp.models.cognitoidp_backends`: `CognitoIdpUserPool.json_web_key` (a joserfc
+  RSAKey, moto signs every pool's tokens with it, `kid` "dummy") and moto's public JWKS resource.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+from localstack.http import Request, Response
+from localstack.runtime import hooks
+
+if TYPE_CHECKING:
+    from localstack.services.apigateway.next_gen.execute_api.context import (
+        RestApiInvocationContext,
+    )
+    from moto.cognitoidp.models import CognitoIdpUserPool
+    from rolo.gateway.chain import HandlerChain
+
+LOG = logging.getLogger(__name__)
+POOL_ID = r"[a-z]{2}(?:-[a-z]+)+-\d+_[0-9A-Za-z]+"
+# Claims API Gateway renders as dates rather than epoch seconds.
+DATE_CLAIMS = ("exp", "iat")
+
+
+class InvalidToken(Exception):
+    """The token must be rejected (the reason is for logs and tests only; AWS says nothing)."""
+
+
+def issuer(pool: CognitoIdpUserPool) -> str:
+    return f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.id}"
+
+
+def find_pool(pool_id: str, account_id: str | None = None) -> CognitoIdpUserPool | None:
+    """The moto user pool with this id (in `account_id`, or in any account when None)."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    region = pool_id.split("_", 1)[0]
+    for account, backends in list(cognitoidp_backends.items()):
+        if account_id not in (None, account):
+            continue
+        backend = dict(backends.items()).get(region)
+        pool = backend.user_pools.get(pool_id) if backend else None
+        if pool is not None:
+            return pool
+    return None
+
+
+def pools_of(provider_arns: list[str]) -> dict[str, CognitoIdpUserPool]:
+    """Issuer → pool for an authorizer's `providerARNs` (arn:aws:cognito-idp:r:acct:userpool/id)."""
+    pools = {}
+    for arn in provider_arns:
+        account_id, resource = arn.split(":")[4:6]
+        pool = find_pool(resource.rsplit("/", 1)[-1], account_id)
+        if pool is not None:
+            pools[issuer(pool)] = pool
+    return pools
+
+
+def verify(token: str, pools: dict[str, CognitoIdpUserPool], scopes: list[str]) -> dict:
+    """The token's claims if API Gateway would accept it for these pools and scopes."""
+    try:
+        unverified = json.loads(extract_compact(token.encode()).payload)
+        pool = pools.get(unverified.get("iss"))
+        if pool is None:
+            raise InvalidToken("issuer is not one of the authorizer's user pools")
+        claims = jwt.decode(token, pool.json_web_key, algorithms=["RS256"]).claims
+    except (JoseError, ValueError, AttributeError) as e:
+        raise InvalidToken(f"malformed or wrongly signed token: {e}") from e
+    if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        raise InvalidToken("token expired")
+    if scopes:
+        granted = set(str(claims.get("scope", "")).split())
+        if claims.get("token_use") != "access" or not granted.intersection(scopes):
+            raise InvalidToken("an access token with one of the method's scopes is required")
+    elif claims.get("token_use") != "id":
+        raise InvalidToken("an ID token is required when the method has no scopes")
+    return claims
+
+
+def claims_as_api_gateway_renders(claims: dict[str, Any]) -> dict[str, str]:
+    """REST APIs hand claims over as strings: dates for exp/iat, lists comma-joined."""
+    rendered = {}
+    for name, value in claims.items():
+        if name in DATE_CLAIMS and isinstance(value, int):
+            value = datetime.fromtimestamp(value, UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, list):
+            value = ",".join(map(str, value))
+        rendered[name] = str(value)
+    return rendered
+
+
+def token_from(context: RestApiInvocationContext, authorizer: dict) -> str:
+    source = authorizer.get("identitySource") or "method.request.header.Authorization"
+    header = source.removeprefix("method.request.header.")
+    value = (context.invocation_request["headers"].get(header) or "").strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value
+
+
+def enforce_cognito_authorizer(
+    chain: HandlerChain, context: RestApiInvocationContext, response: Response
+) -> None:
+    """preprocess_request step: 401 unless the method's Cognito authorizer accepts the token."""
+    from localstack.services.apigateway.next_gen.execute_api.gateway_response import (
+        UnauthorizedError,
+    )
+
+    method = context.resource_method or {}
+    if method.get("authorizationType") != "COGNITO_USER_POOLS":
+        return
+    authorizer = context.deployment.rest_api.authorizers.get(method.get("authorizerId"), {})
+    token = token_from(context, authorizer)
+    try:
+        if not token:
+            raise InvalidToken("no token")
+        pools = pools_of(authorizer.get("providerARNs") or [])
+        claims = verify(token, pools, method.get("authorizationScopes") or [])
+    except InvalidToken as e:
+        LOG.info("Cognito authorizer rejected %s %s: %s", context.api_id, context.request.path, e)
+        raise UnauthorizedError("Unauthorized") from e
+    context.context_variables["authorizer"] = {"claims": claims_as_api_gateway_renders(claims)}
+
+
+def serve_jwks(request: Request, pool_id: str) -> Response:
+    from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
+
+    if find_pool(pool_id) is None:
+        return Response(json.dumps({"message": "user pool not found"}), status=404)
+    return Response(CognitoIdpJsonWebKeyResponse.json_web_key, mimetype="application/json")
+
+
+def serve_openid_configuration(request: Request, pool_id: str) -> Response:
+    pool = find_pool(pool_id)
+    if pool is None:
+        return Response(json.dumps({"message": "user pool not found"}), status=404)
+    document = {
+        "issuer": issuer(pool),
+        "jwks_uri": f"{request.host_url.rstrip('/')}/{pool_id}/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "subject_types_supported": ["public"],
+        "response_types_supported": ["code", "token"],
+    }
+    return Response(json.dumps(document), mimetype="application/json")
+
+
+@hooks.on_infra_start()
+def register_cognito_authorizer() -> None:
+    """Add the authorizer step to the REST API handler chain and the JWKS routes to the gateway."""
+    from localstack.services.apigateway.next_gen.execute_api import handlers
+    from localstack.services.edge import ROUTER
+
+    handlers.preprocess_request.append(enforce_cognito_authorizer)
+    prefix = f'/<regex("{POOL_ID}"):pool_id>/.well-known'
+    ROUTER.add(f"{prefix}/jwks.json", serve_jwks, methods=["GET"])
+    ROUTER.add(f"{prefix}/openid-configuration", serve_openid_configuration, methods=["GET"])

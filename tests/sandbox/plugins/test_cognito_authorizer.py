@@ -1,0 +1,245 @@
+"""Cognito user-pool authorizers on REST APIs reject what AWS rejects and pass the claims on."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from moto.utilities.utils import load_resource
+
+from sandbox.config import SandboxConfig
+
+pytestmark = pytest.mark.sandbox
+
+PASSWORD = "Passw0rd!x"
+SCOPE = "aws.cognito.signin.user.admin"
+CLAIMS_TEMPLATE = (
+    '{"sub": "$context.authorizer.claims.sub",'
+    ' "user": "$context.authorizer.claims[\'cognito:username\']"}'
+)
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    arn: str
+    client_id: str
+    sub: str
+
+    def tokens(self, cognito) -> dict[str, str]:
+        return cognito.initiate_auth(
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD},
+        )["AuthenticationResult"]
+
+
+def make_pool(cognito) -> Pool:
+    pool = cognito.create_user_pool(PoolName=f"pool-{uuid.uuid4().hex[:8]}")["UserPool"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName="web", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    user = cognito.admin_create_user(UserPoolId=pool["Id"], Username="alice")["User"]
+    cognito.admin_set_user_password(
+        UserPoolId=pool["Id"], Username="alice", Password=PASSWORD, Permanent=True
+    )
+    sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+    return Pool(pool["Id"], pool["Arn"], client_id, sub)
+
+
+@dataclass(frozen=True)
+class Api:
+    id: str
+    root_id: str
+    authorizer_id: str
+    url: str
+
+
+def add_method(apigw, api: Api, path: str, integration: dict, scopes: list[str] | None = None):
+    resource_id = apigw.create_resource(restApiId=api.id, parentId=api.root_id, pathPart=path)["id"]
+    apigw.put_method(
+        restApiId=api.id,
+        resourceId=resource_id,
+        httpMethod="GET",
+        authorizationType="COGNITO_USER_POOLS",
+        authorizerId=api.authorizer_id,
+        **({"authorizationScopes": scopes} if scopes else {}),
+    )
+    apigw.put_integration(restApiId=api.id, resourceId=resource_id, httpMethod="GET", **integration)
+    if integration["type"] == "MOCK":
+        ids = {"restApiId": api.id, "resourceId": resource_id, "httpMethod": "GET"}
+        apigw.put_method_response(**ids, statusCode="200")
+        apigw.put_integration_response(
+            **ids, statusCode="200", responseTemplates={"application/json": CLAIMS_TEMPLATE}
+        )
+
+
+def mock_integration() -> dict:
+    return {"type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 200}'}}
+
+
+def new_api(apigw, sandbox: SandboxConfig, pool: Pool) -> Api:
+    api_id = apigw.create_rest_api(name=f"api-{uuid.uuid4().hex[:8]}")["id"]
+    root_id = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    authorizer_id = apigw.create_authorizer(
+        restApiId=api_id,
+        name="cognito",
+        type="COGNITO_USER_POOLS",
+        providerARNs=[pool.arn],
+        identitySource="method.request.header.Authorization",
+    )["id"]
+    url = f"{sandbox.endpoint}/_aws/execute-api/{api_id}/test"
+    return Api(api_id, root_id, authorizer_id, url)
+
+
+@pytest.fixture(scope="module")
+def cognito(aws: Callable) -> object:
+    return aws("cognito-idp")
+
+
+@pytest.fixture(scope="module")
+def pool(cognito) -> Pool:
+    return make_pool(cognito)
+
+
+@pytest.fixture(scope="module")
+def api(aws: Callable, sandbox: SandboxConfig, pool: Pool) -> Api:
+    """/claims (ID token), /scoped (access token with SCOPE), both MOCK echoing the claims."""
+    apigw = aws("apigateway")
+    api = new_api(apigw, sandbox, pool)
+    add_method(apigw, api, "claims", mock_integration())
+    add_method(apigw, api, "scoped", mock_integration(), scopes=[SCOPE])
+    apigw.create_deployment(restApiId=api.id, stageName="test")
+    return api
+
+
+def call(url: str, token: str | None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"Authorization": token} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def moto_pool_key() -> RSAKey:
+    """moto signs every pool's tokens with this key, published in its package: a test can sign
+    tokens the pool itself would accept, which isolates the one fault under test."""
+    return RSAKey.import_key(load_resource("moto.cognitoidp.models", "resources/jwks-private.json"))
+
+
+def resign(token: str, key: RSAKey, **changes: object) -> str:
+    """The token's claims (with `changes`) signed by `key`."""
+    claims = {**jwt.decode(token, moto_pool_key()).claims, **changes}
+    return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, key)
+
+
+def test_valid_id_token_passes_and_claims_reach_the_mapping_template(api, pool, cognito) -> None:
+    id_token = pool.tokens(cognito)["IdToken"]
+    assert call(f"{api.url}/claims", id_token) == (200, {"sub": pool.sub, "user": "alice"})
+    assert call(f"{api.url}/claims", f"Bearer {id_token}") == (
+        200,
+        {"sub": pool.sub, "user": "alice"},
+    )
+
+
+def test_scoped_method_wants_an_access_token_with_the_scope(api, pool, cognito) -> None:
+    tokens = pool.tokens(cognito)
+    assert call(f"{api.url}/scoped", tokens["AccessToken"])[0] == 200
+    assert call(f"{api.url}/scoped", tokens["IdToken"]) == (401, {"message": "Unauthorized"})
+    # and an access token is not enough where no scopes are configured
+    assert call(f"{api.url}/claims", tokens["AccessToken"]) == (401, {"message": "Unauthorized"})
+
+
+def test_resigned_token_with_the_pool_key_is_accepted(api, pool, cognito) -> None:
+    """Control for the crafted-token cases below: re-signing alone does not cause a 401."""
+    token = resign(pool.tokens(cognito)["IdToken"], moto_pool_key())
+    assert call(f"{api.url}/claims", token)[0] == 200
+
+
+def _missing(pool: Pool, cognito) -> None:
+    return None
+
+
+def _malformed(pool: Pool, cognito) -> str:
+    return "Bearer not.a.jwt"
+
+
+def _expired(pool: Pool, cognito) -> str:
+    past = int(time.time()) - 60
+    return resign(pool.tokens(cognito)["IdToken"], moto_pool_key(), exp=past, iat=past - 3600)
+
+
+def _forged(pool: Pool, cognito) -> str:
+    return resign(pool.tokens(cognito)["IdToken"], RSAKey.generate_key(2048))
+
+
+def _other_pool(pool: Pool, cognito) -> str:
+    return make_pool(cognito).tokens(cognito)["IdToken"]
+
+
+@pytest.mark.parametrize(
+    "bad_token",
+    [_missing, _malformed, _expired, _forged, _other_pool],
+    ids=["missing", "malformed", "expired", "forged", "other-pool"],
+)
+def test_bad_tokens_get_401_unauthorized(api, pool, cognito, bad_token) -> None:
+    assert call(f"{api.url}/claims", bad_token(pool, cognito)) == (401, {"message": "Unauthorized"})
+
+
+ECHO_AUTHORIZER = """
+    import json
+
+    def handler(event, context):
+        claims = event["requestContext"]["authorizer"]["claims"]
+        return {"statusCode": 200, "body": json.dumps(claims)}
+"""
+
+
+def test_claims_reach_an_aws_proxy_lambda(aws, sandbox, pool, cognito) -> None:
+    lam = aws("lambda")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", textwrap.dedent(ECHO_AUTHORIZER))
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    function_arn = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role="arn:aws:iam::000000000000:role/lambda",
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    apigw = aws("apigateway")
+    api = new_api(apigw, sandbox, pool)
+    uri = (
+        f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    )
+    integration = {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": uri}
+    add_method(apigw, api, "me", integration)
+    apigw.create_deployment(restApiId=api.id, stageName="test")
+    try:
+        status, claims = call(f"{api.url}/me", pool.tokens(cognito)["IdToken"])
+        assert status == 200
+        assert (claims["sub"], claims["cognito:username"], claims["token_use"]) == (
+            pool.sub,
+            "alice",
+            "id",
+        )
+        assert claims["iss"] == f"https://cognito-idp.us-east-1.amazonaws.com/{pool.id}"
+        datetime.strptime(claims["exp"], "%a %b %d %H:%M:%S UTC %Y")  # a date, as on AWS
+        assert call(f"{api.url}/me", None) == (401, {"message": "Unauthorized"})
+    finally:
+        lam.delete_function(FunctionName=name)
