@@ -86,7 +86,7 @@ variable "policy_json" {
 variable "log_retention_days" {
   description = "Retention of the function's log group in days."
   type        = number
-  default     = 30
+  default     = 365
 }
 
 variable "log_kms_key_arn" {
