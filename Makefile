@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status logs reset test test-unit test-sandbox lint bench-sandbox build
+.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,12 @@ logs: setup ## follow the sandbox log
 reset: setup ## wipe the sandbox state
 	@$(PY) -m sandbox reset
 
+deploy: setup ## bring the sandbox up if needed, build, apply stack/ with tflocal, print outputs
+	@$(PY) -m harness.deploy apply
+
+destroy: setup ## destroy what `make deploy` created in the sandbox
+	@$(PY) -m harness.deploy destroy
+
 lint: setup ## ruff
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
@@ -44,3 +50,28 @@ build: setup ## build the Lambda zips build/functions/<name>.zip (LAMBDA_ARCH=x8
 
 bench-sandbox: setup ## sandbox benchmark: start-up, RSS, Lambda and ESM latencies
 	@$(PY) -m sandbox.bench
+
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+
+$(TOOLS_STAMP): stack/requirements-tools.txt | $(STAMP)
+	@$(PY) -m venv $(TOOLS_VENV)
+	@$(TOOLS_VENV)/bin/pip install -q -r stack/requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS_STAMP) ## .venv-tools: checkov (apart from .venv, whose pins it conflicts with)
+
+tf-check: setup tools ## Terraform stack: fmt, validate, terraform test (mocked, offline), tfvars plans, checkov
+	@set -euo pipefail; \
+	 cfg_dir=$$(mktemp -d); trap 'rm -rf "$$cfg_dir"' EXIT; \
+	 export TF_CLI_CONFIG_FILE=$$($(PY) -c 'import sys, pathlib; from sandbox.terraform import write_cli_config; print(write_cli_config(pathlib.Path(sys.argv[1])))' "$$cfg_dir"); \
+	 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0; \
+	 cd stack; \
+	 terraform fmt -check -recursive -diff; \
+	 terraform init -backend=false -input=false >/dev/null; \
+	 terraform validate; \
+	 terraform test; \
+	 for vars in env/sandbox.tfvars env/aws.tfvars.example; do \
+	   terraform test -test-directory=tests/tfvars -var-file=$$vars -var=artifacts_dir=./tests/fixtures; \
+	 done; \
+	 ../$(TOOLS_VENV)/bin/checkov -d . --framework terraform --compact --quiet --skip-download
