@@ -16,6 +16,8 @@ LocalStack/moto internals relied on:
   (`authorizationType`, `authorizerId`, `authorizationScopes`), `.deployment.rest_api.authorizers`,
   `.context_variables["authorizer"]` (feeds Lambda proxy events and mapping templates);
   `gateway_response.UnauthorizedError` (401 `{"message": "Unauthorized"}`).
+- `localstack.services.plugins.SERVICE_PLUGINS.plugin_manager` (plux `add_listener`): the step is
+  added when the apigateway provider loads, because importing the handler chain takes seconds.
 - `localstack.services.edge.ROUTER` for the JWKS routes.
 - `moto.cognitoidp.models.cognitoidp_backends`: `CognitoIdpUserPool.json_web_key` (a joserfc
   RSAKey, moto signs every pool's tokens with it, `kid` "dummy") and moto's public JWKS resource.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from localstack.http import Request, Response
 from localstack.runtime import hooks
+from plux import PluginLifecycleListener, PluginSpec
 
 if TYPE_CHECKING:
     from localstack.services.apigateway.next_gen.execute_api.context import (
@@ -172,13 +176,31 @@ def serve_openid_configuration(request: Request, pool_id: str) -> Response:
     return Response(json.dumps(document), mimetype="application/json")
 
 
+def add_authorizer_step() -> None:
+    """Append the authorizer to `preprocess_request` (once; importing it costs seconds)."""
+    from localstack.services.apigateway.next_gen.execute_api import handlers
+
+    if enforce_cognito_authorizer not in handlers.preprocess_request.handlers:
+        handlers.preprocess_request.append(enforce_cognito_authorizer)
+
+
+class _OnApiGatewayLoad(PluginLifecycleListener):
+    """Adds the step when the API Gateway provider loads, so start-up stays fast."""
+
+    def on_load_after(self, plugin_spec: PluginSpec, plugin: object, load_result: object = None):
+        if plugin_spec.name.startswith("apigateway:"):
+            add_authorizer_step()
+
+
 @hooks.on_infra_start()
 def register_cognito_authorizer() -> None:
-    """Add the authorizer step to the REST API handler chain and the JWKS routes to the gateway."""
-    from localstack.services.apigateway.next_gen.execute_api import handlers
+    """Hook the authorizer into the REST API handler chain and the JWKS routes into the gateway."""
     from localstack.services.edge import ROUTER
+    from localstack.services.plugins import SERVICE_PLUGINS
 
-    handlers.preprocess_request.append(enforce_cognito_authorizer)
+    SERVICE_PLUGINS.plugin_manager.add_listener(_OnApiGatewayLoad())
+    if "localstack.services.apigateway.next_gen.provider" in sys.modules:  # loaded eagerly
+        add_authorizer_step()
     prefix = f'/<regex("{POOL_ID}"):pool_id>/.well-known'
     ROUTER.add(f"{prefix}/jwks.json", serve_jwks, methods=["GET"])
     ROUTER.add(f"{prefix}/openid-configuration", serve_openid_configuration, methods=["GET"])
