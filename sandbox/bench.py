@@ -1,0 +1,220 @@
+"""`python -m sandbox.bench` — how fast the sandbox starts and how fast its Lambdas answer.
+
+Each run starts a fresh sandbox (own free port, own temp home), measures, and stops it; the
+figures printed are medians over the runs. Latencies are measured from the client: a cold invoke
+is the first invoke of a new function (process start and handler import included), a warm one
+reuses its environment; SQS pickup is SendMessage → the handler's own clock at its first line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+
+from harness.waiting import eventually
+from sandbox import launcher
+from sandbox.config import SandboxConfig
+
+ROLE = "arn:aws:iam::000000000000:role/lambda"
+HANDLER = b"""
+import json, time
+def handler(event, context):
+    received = time.time()
+    for record in (event or {}).get("Records", []):
+        print("PICKUP", record["body"], repr(received))
+    return {"ok": True}
+"""
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (USER_HZ)
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+class Run:
+    """One sandbox instance from start to stop, with the clients the measurements need."""
+
+    def __init__(self, home: Path) -> None:
+        self.config = SandboxConfig(port=free_port(), home=home)
+        self.figures: dict[str, float] = {}
+
+    def client(self, service: str) -> object:
+        return boto3.client(
+            service,
+            endpoint_url=self.config.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def function(self, name: str) -> str:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("app.py", HANDLER)
+        lam = self.client("lambda")
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=5,
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+        return name
+
+    def startup(self) -> None:
+        seconds = launcher.up(self.config)
+        pid = launcher.running(self.config).pid
+        self.figures["start_s"] = seconds
+        time.sleep(2)  # let start-up work settle before sampling idle memory
+        self.figures["rss_mb"] = rss_mb(pid)
+
+    def lambda_latency(self, cold_samples: int, warm_samples: int) -> None:
+        lam = self.client("lambda")
+        names = [self.function(f"cold-{i}") for i in range(cold_samples)]
+        cold = [timed(lambda n=n: lam.invoke(FunctionName=n, Payload=b"{}")) for n in names]
+        lam.invoke(FunctionName=names[0], Payload=b"{}")  # one more to settle the connection
+        warm = [
+            timed(lambda: lam.invoke(FunctionName=names[0], Payload=b"{}"))
+            for _ in range(warm_samples)
+        ]
+        self.figures |= {
+            "cold_p50_ms": statistics.median(cold),
+            "cold_p95_ms": percentile(cold, 0.95),
+            "warm_p50_ms": statistics.median(warm),
+            "warm_p95_ms": percentile(warm, 0.95),
+        }
+
+    def sqs_pickup(self, isolated: int, busy: int) -> None:
+        sqs, lam, logs = self.client("sqs"), self.client("lambda"), self.client("logs")
+        url = sqs.create_queue(QueueName="pickup")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        name = self.function("pickup")
+        mapping = lam.create_event_source_mapping(
+            EventSourceArn=arn["QueueArn"], FunctionName=name, BatchSize=1
+        )["UUID"]
+        eventually(
+            lambda: lam.get_event_source_mapping(UUID=mapping)["State"] == "Enabled", timeout=30
+        )
+        lam.invoke(FunctionName=name, Payload=b"{}")  # warm: measure the poller, not a cold start
+        # An isolated message finds the poller at its idle cadence; one that follows a delivery
+        # within ~1.5 s may meet LocalStack's first (hard-coded 0.5-1.5 s) empty back-off.
+        for label, gaps, count in (("isolated", (2.0, 2.5), isolated), ("busy", (0.2, 1.5), busy)):
+            sent: dict[str, float] = {}
+            for _ in range(count):
+                time.sleep(random.uniform(*gaps))  # random gaps sample every poller phase
+                body = uuid.uuid4().hex
+                sent[body] = time.time()
+                sqs.send_message(QueueUrl=url, MessageBody=body)
+
+            def received(sent: dict[str, float] = sent) -> dict[str, float] | None:
+                events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+                seen = {}
+                for event in events:
+                    if event["message"].startswith("PICKUP "):
+                        _, body, at = event["message"].split()
+                        seen.setdefault(body, float(at))
+                return seen if set(sent) <= set(seen) else None
+
+            seen = eventually(received, timeout=60, interval=0.5)
+            latencies = [(seen[body] - at) * 1000 for body, at in sent.items()]
+            self.figures[f"sqs_{label}_p50_ms"] = statistics.median(latencies)
+            self.figures[f"sqs_{label}_p95_ms"] = percentile(latencies, 0.95)
+        # What the enabled mapping costs while nothing happens (its poller keeps polling).
+        pid = launcher.running(self.config).pid
+        time.sleep(2)
+        before = cpu_seconds(pid)
+        time.sleep(5)
+        self.figures["idle_cpu_pct"] = (cpu_seconds(pid) - before) / 5 * 100
+
+    def stop(self) -> None:
+        launcher.down(self.config)
+
+
+LABELS = {
+    "start_s": ("seconds to healthy (cold start)", "{:.2f} s"),
+    "rss_mb": ("LocalStack idle RSS", "{:.0f} MB"),
+    "cold_p50_ms": ("Lambda cold invoke p50", "{:.0f} ms"),
+    "cold_p95_ms": ("Lambda cold invoke p95", "{:.0f} ms"),
+    "warm_p50_ms": ("Lambda warm invoke p50", "{:.1f} ms"),
+    "warm_p95_ms": ("Lambda warm invoke p95", "{:.1f} ms"),
+    "sqs_isolated_p50_ms": ("SQS -> Lambda pickup p50, isolated msgs", "{:.0f} ms"),
+    "sqs_isolated_p95_ms": ("SQS -> Lambda pickup p95, isolated msgs", "{:.0f} ms"),
+    "sqs_busy_p50_ms": ("SQS -> Lambda pickup p50, 0.2-1.5 s gaps", "{:.0f} ms"),
+    "sqs_busy_p95_ms": ("SQS -> Lambda pickup p95, 0.2-1.5 s gaps", "{:.0f} ms"),
+    "idle_cpu_pct": ("LocalStack idle CPU with 1 SQS mapping", "{:.1f} %"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cold", type=int, default=3, help="cold invokes per run")
+    parser.add_argument("--warm", type=int, default=50, help="warm invokes per run")
+    parser.add_argument("--isolated", type=int, default=6, help="SQS messages 2-2.5 s apart")
+    parser.add_argument("--busy", type=int, default=10, help="SQS messages 0.2-1.5 s apart")
+    args = parser.parse_args(argv)
+    runs: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
+        for index in range(args.runs):
+            run = Run(Path(tmp) / f"run-{index}")
+            say(f"run {index + 1}/{args.runs}: starting a sandbox on port {run.config.port}")
+            try:
+                run.startup()
+                say(f"  healthy in {run.figures['start_s']:.2f} s; Lambda cold/warm invokes")
+                run.lambda_latency(args.cold, args.warm)
+                say(f"  SQS pickup ({args.isolated} + {args.busy} messages) and idle CPU")
+                run.sqs_pickup(args.isolated, args.busy)
+            finally:
+                run.stop()
+            say("  " + ", ".join(f"{k}={v:.1f}" for k, v in run.figures.items()))
+            runs.append(run.figures)
+    print(f"Sandbox benchmark: median of {len(runs)} runs")
+    for key, (label, fmt) in LABELS.items():
+        print(f"  {label:<42} {fmt.format(statistics.median(r[key] for r in runs))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
