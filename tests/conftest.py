@@ -46,12 +46,12 @@ def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxConfig]:
     yield sandbox_config
 
 
-def client_for(config: SandboxConfig, service: str, **kwargs: object) -> object:
-    """A boto3 client for `service` on the sandbox `config`."""
+def client_for(target: SandboxConfig, service: str, **kwargs: object) -> object:
+    """A boto3 client for `service` on the sandbox `target` (kwargs go to boto3, e.g. config)."""
     session = boto3.session.Session(
         aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
     )
-    return session.client(service, endpoint_url=config.endpoint, **kwargs)
+    return session.client(service, endpoint_url=target.endpoint, **kwargs)
 
 
 @pytest.fixture(scope="session")
