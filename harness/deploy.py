@@ -1,0 +1,211 @@
+"""Deploy the stack to the sandbox (`make deploy` / `make destroy`).
+
+The stack is applied unchanged with `tflocal` from a copy under the sandbox's home folder, so its
+Terraform state lives and dies with the sandbox (LocalStack keeps nothing across restarts): a
+new sandbox instance means a fresh state. A deploy is skipped when neither the stack, the tfvars,
+the function zips nor the sandbox instance changed since the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox import launcher, terraform
+from sandbox.config import REPO_ROOT, SandboxConfig
+
+STACK_DIR = REPO_ROOT / "stack"
+BUILD_SCRIPT = REPO_ROOT / "functions" / "build.py"
+ARTIFACTS_DIR = REPO_ROOT / "build" / "functions"
+TFVARS = "env/sandbox.tfvars"
+# What of stack/ is deployed; its tests and examples are not.
+STACK_IGNORE = shutil.ignore_patterns(".terraform", "*.tfstate*", "tests", "*.example", "*.txt")
+
+
+class DeployError(RuntimeError):
+    """Deploy failed; the message says which step and shows its output."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    outputs: dict
+    seconds: float
+    skipped: bool
+
+
+def say(message: str) -> None:
+    print(f"deploy: {message}", file=sys.stderr, flush=True)
+
+
+def workdir(config: SandboxConfig) -> Path:
+    return config.home / "deploy"
+
+
+def outputs_file(config: SandboxConfig) -> Path:
+    return workdir(config) / "outputs.json"
+
+
+def fingerprint(instance_id: str) -> str:
+    """Everything a deploy depends on: stack sources, zips and the sandbox instance."""
+    digest = hashlib.sha256(instance_id.encode())
+    files = sorted(p for p in STACK_DIR.rglob("*") if p.is_file() and ".terraform" not in p.parts)
+    files += sorted(ARTIFACTS_DIR.glob("*.zip"))
+    for path in files:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build() -> None:
+    result = subprocess.run([sys.executable, str(BUILD_SCRIPT)], check=False)
+    if result.returncode != 0:
+        raise DeployError("deploy: `make build` failed (see above)")
+
+
+def sync_stack(target: Path) -> None:
+    """Copy stack/ into `target`, keeping Terraform's state and plugin cache."""
+    keep = {".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup"}
+    if target.exists():
+        for entry in target.iterdir():
+            if entry.name not in keep:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    shutil.copytree(STACK_DIR, target, ignore=STACK_IGNORE, dirs_exist_ok=True)
+
+
+def tf(config: SandboxConfig, cwd: Path, *args: str) -> str:
+    """Run one terraform command; its output is appended to the deploy log and returned."""
+    result = terraform.run(args, cwd, config, capture=True)
+    log = workdir(config) / "terraform.log"
+    with log.open("a") as f:
+        f.write(f"\n$ terraform {' '.join(args)}\n{result.stdout}{result.stderr}")
+    if result.returncode != 0:
+        raise DeployError(
+            f"deploy: `terraform {args[0]}` failed ({result.returncode}); full log: {log}\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
+def var_args() -> list[str]:
+    return [f"-var-file={TFVARS}", f"-var=artifacts_dir={ARTIFACTS_DIR}", "-input=false"]
+
+
+def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
+    """Bring the sandbox up if needed, build, apply; return the stack's outputs."""
+    started = time.monotonic()
+    seconds = launcher.up(config)
+    if seconds is not None:
+        say(f"sandbox started at {config.endpoint} in {seconds:.1f} s")
+    build()
+    instance_id = launcher.running(config).instance_id
+    work = workdir(config)
+    stack = work / "stack"
+    stamp = work / "fingerprint"
+    wanted = fingerprint(instance_id)
+    if (
+        not force
+        and stamp.exists()
+        and stamp.read_text() == wanted
+        and outputs_file(config).exists()
+    ):
+        say("nothing changed since the last deploy (skipped)")
+        outputs = json.loads(outputs_file(config).read_text())
+        return Deployment(outputs, time.monotonic() - started, skipped=True)
+    owner = work / "instance-id"
+    if owner.exists() and owner.read_text() != instance_id:
+        say("the sandbox was restarted since the last deploy: starting from a fresh state")
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    owner.write_text(instance_id)
+    stamp.unlink(missing_ok=True)
+    sync_stack(stack)
+    say(f"terraform init (log: {work / 'terraform.log'})")
+    tf(config, stack, "init", "-input=false", "-no-color")
+    say("terraform apply")
+    tf(config, stack, "apply", "-auto-approve", "-no-color", *var_args())
+    raw = json.loads(tf(config, stack, "output", "-json", "-no-color"))
+    outputs = {name: item["value"] for name, item in raw.items()}
+    outputs["api_endpoint"] = (
+        f"{config.endpoint}/_aws/execute-api/{outputs['api_id']}/{outputs['stage_name']}"
+    )
+    outputs_file(config).write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    stamp.write_text(wanted)
+    return Deployment(outputs, time.monotonic() - started, skipped=False)
+
+
+def plan_changes(config: SandboxConfig) -> int:
+    """`terraform plan -detailed-exitcode` on the deployed copy: 0 = no changes, 2 = changes."""
+    stack = workdir(config) / "stack"
+    result = terraform.run(
+        ["plan", "-detailed-exitcode", "-no-color", *var_args()], stack, config, capture=True
+    )
+    if result.returncode == 1:
+        raise DeployError(f"deploy: plan failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result.returncode
+
+
+def destroy(config: SandboxConfig) -> bool:
+    """Destroy what the last deploy created; False when there is nothing deployed."""
+    stack = workdir(config) / "stack"
+    if launcher.running(config) is None or not (stack / "terraform.tfstate").exists():
+        shutil.rmtree(workdir(config), ignore_errors=True)
+        return False
+    tf(config, stack, "destroy", "-auto-approve", "-no-color", *var_args())
+    shutil.rmtree(workdir(config))
+    return True
+
+
+def load_outputs(config: SandboxConfig) -> dict:
+    """The outputs of the last deploy to this sandbox."""
+    try:
+        return json.loads(outputs_file(config).read_text())
+    except OSError as e:
+        raise DeployError("deploy: nothing deployed to this sandbox yet; run `make deploy`") from e
+
+
+def print_summary(outputs: dict) -> None:
+    print(f"API            {outputs['api_endpoint']}")
+    print(f"user pool      {outputs['user_pool_id']}  client {outputs['user_pool_client_id']}")
+    print(f"topic          {outputs['notifications_topic_arn']}")
+    for priority, queue in sorted(outputs["queues"].items()):
+        print(f"queue {priority:<8} {queue['queue_url']}  (DLQ {queue['dlq_url']})")
+    print(f"table          {outputs['table_name']}")
+    print(f"all outputs    {outputs_file(SandboxConfig.from_env())}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.deploy",
+        description="Deploy stack/ to the sandbox with tflocal (state kept with the sandbox).",
+    )
+    parser.add_argument("action", nargs="?", default="apply", choices=["apply", "destroy", "plan"])
+    parser.add_argument("--force", action="store_true", help="apply even when nothing changed")
+    args = parser.parse_args(argv)
+    config = SandboxConfig.from_env()
+    try:
+        if args.action == "destroy":
+            started = time.monotonic()
+            done = destroy(config)
+            say(f"destroyed in {time.monotonic() - started:.1f} s" if done else "nothing deployed")
+            return 0
+        if args.action == "plan":
+            code = plan_changes(config)
+            say("no changes" if code == 0 else "changes pending")
+            return code
+        result = deploy(config, force=args.force)
+    except (DeployError, launcher.SandboxError, RuntimeError) as e:
+        print(e, file=sys.stderr)
+        return 1
+    print_summary(result.outputs)
+    say(f"{'up to date' if result.skipped else 'applied'} in {result.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
