@@ -5,6 +5,14 @@ locals {
     query_invoke_arn  = module.query.invoke_arn
     user_pool_arn     = aws_cognito_user_pool.this.arn
   })
+
+  # The same document with placeholders, fully known at plan time (for_each needs known keys).
+  openapi_static = yamldecode(templatefile("${path.module}/api/openapi.yaml", {
+    api_name          = "api"
+    ingest_invoke_arn = "ingest"
+    query_invoke_arn  = "query"
+    user_pool_arn     = "pool"
+  }))
 }
 
 resource "aws_api_gateway_rest_api" "this" {
@@ -21,17 +29,34 @@ resource "aws_api_gateway_rest_api" "this" {
   }
 }
 
+# The spec's x-amazon-apigateway-gateway-responses, also as resources: AWS imports them with
+# the spec, but not every implementation does (LocalStack ignores them), and the values are
+# identical, so the two never disagree.
+resource "aws_api_gateway_gateway_response" "this" {
+  for_each = local.openapi_static["x-amazon-apigateway-gateway-responses"]
+
+  rest_api_id         = aws_api_gateway_rest_api.this.id
+  response_type       = each.key
+  status_code         = try(tostring(each.value.statusCode), null)
+  response_templates  = try(each.value.responseTemplates, null)
+  response_parameters = try(each.value.responseParameters, null)
+}
+
 resource "aws_api_gateway_deployment" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
 
-  # A new deployment whenever the spec (routes, integrations, authorizer) changes.
+  # A new deployment whenever the spec (routes, integrations, authorizer, gateway responses)
+  # changes.
   triggers = {
-    redeployment = sha1(local.openapi)
+    redeployment      = sha1(local.openapi)
+    gateway_responses = sha1(jsonencode([for r in aws_api_gateway_gateway_response.this : [r.response_type, r.status_code, r.response_templates]]))
   }
 
   lifecycle {
     create_before_destroy = true
   }
+
+  depends_on = [aws_api_gateway_gateway_response.this]
 }
 
 resource "aws_cloudwatch_log_group" "api_access" {

@@ -64,3 +64,16 @@ run "unknown_priority_rejected" {
 
   expect_failures = [var.priority]
 }
+
+run "dlq_admits_only_its_queue" {
+  module {
+    source = "./modules/priority_pipeline"
+  }
+
+  command = apply
+
+  assert {
+    condition     = tolist(jsondecode(aws_sqs_queue.dlq.redrive_allow_policy).sourceQueueArns) == tolist([aws_sqs_queue.queue.arn])
+    error_message = "The DLQ's redrive allow policy must name exactly its queue's ARN."
+  }
+}

@@ -138,7 +138,7 @@ run "defaults" {
     condition = alltrue([
       for p, m in module.priority_pipeline :
       jsondecode(m.dlq_redrive_allow_policy).redrivePermission == "byQueue" &&
-      jsondecode(m.dlq_redrive_allow_policy).sourceQueueArns == [m.queue_arn]
+      tolist(jsondecode(m.dlq_redrive_allow_policy).sourceQueueArns) == tolist(["arn:aws:sqs:us-east-1:123456789012:${m.queue_name}"])
     ])
     error_message = "Each DLQ must admit only its own queue (redrive allow policy byQueue)."
   }
@@ -225,6 +225,26 @@ run "defaults" {
   assert {
     condition     = aws_dynamodb_table.idempotency.ttl[0].attribute_name == "expiration"
     error_message = "The idempotency table's TTL attribute is expiration."
+  }
+
+  # Gateway-produced 4xx bodies are JSON; a non-object body names the field `body`.
+  assert {
+    condition = (
+      aws_api_gateway_gateway_response.this["BAD_REQUEST_BODY"].status_code == "400" &&
+      jsondecode(aws_api_gateway_gateway_response.this["BAD_REQUEST_BODY"].response_templates["application/json"]).errors[0].field == "body" &&
+      jsondecode(aws_api_gateway_gateway_response.this["UNAUTHORIZED"].response_templates["application/json"]).message == "Unauthorized"
+    )
+    error_message = "Gateway responses must be JSON and name the field body for invalid bodies."
+  }
+
+  # Every route has the Cognito authorizer and a Lambda proxy integration.
+  assert {
+    condition = alltrue(flatten([
+      for path, ops in yamldecode(aws_api_gateway_rest_api.this.body).paths : [
+        for method, op in ops : op.security == [{ cognito = [] }] && op["x-amazon-apigateway-integration"].type == "aws_proxy"
+      ]
+    ]))
+    error_message = "Every route needs the Cognito authorizer and a Lambda proxy integration."
   }
 
   assert {

@@ -1,6 +1,12 @@
 locals {
   name = "${var.name_prefix}-${var.priority}"
 
+  # The queue's ARN, built from its name and the topic's partition, region and account: the
+  # DLQ's redrive allow policy names it, and the queue's redrive policy names the DLQ, so one
+  # side must not wait for the other's attributes.
+  topic_arn_parts = split(":", var.topic_arn)
+  queue_arn       = "arn:${local.topic_arn_parts[1]}:sqs:${local.topic_arn_parts[3]}:${local.topic_arn_parts[4]}:${local.name}"
+
   # Only the topic may send; nothing may use plain HTTP.
   sns_only_policy = { for key, queue in {
     queue            = aws_sqs_queue.queue
@@ -29,11 +35,16 @@ locals {
 }
 
 # Messages the processor failed max_receive_count times.
+# Only this priority's queue may use it as its DLQ.
 resource "aws_sqs_queue" "dlq" {
   name                      = "${local.name}-dlq"
   message_retention_seconds = var.dlq_message_retention_seconds
   sqs_managed_sse_enabled   = true
-  tags                      = var.tags
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [local.queue_arn]
+  })
+  tags = var.tags
 }
 
 resource "aws_sqs_queue" "queue" {
@@ -54,14 +65,6 @@ resource "aws_sqs_queue" "queue" {
       error_message = "The ${var.priority} queue's visibility timeout (${var.visibility_timeout_seconds} s) must be at least 6 x the processor timeout (${var.processor_timeout_seconds} s)."
     }
   }
-}
-
-resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  redrive_allow_policy = jsonencode({
-    redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.queue.arn]
-  })
 }
 
 # Messages SNS could not deliver to the queue (after its own retries).

@@ -65,7 +65,7 @@ output "queue_redrive_policy" {
 
 output "dlq_redrive_allow_policy" {
   description = "Redrive allow policy (JSON) of the DLQ."
-  value       = aws_sqs_queue_redrive_allow_policy.dlq.redrive_allow_policy
+  value       = aws_sqs_queue.dlq.redrive_allow_policy
 }
 
 output "queue_policy" {
