@@ -1,0 +1,66 @@
+"""A small client for the notification API: every call returns status, JSON body and timing."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any
+    raw: bytes
+    sent_at: float  # epoch seconds when the request left
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.raw[:500].decode(errors='replace')}"
+
+
+@dataclass(frozen=True)
+class Api:
+    base_url: str
+    timeout: float = 30.0
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        raw_body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        data = raw_body if raw_body is not None else None
+        if body is not None:
+            data = json.dumps(body).encode()
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            all_headers["Authorization"] = token
+        request = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers=all_headers
+        )
+        sent_at = time.time()
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as r:
+                status, payload = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, e.read()
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            parsed = None
+        return Response(status, parsed, payload, sent_at, time.monotonic() - started)
+
+    def send(self, token: str, notification: dict, **kwargs: Any) -> Response:
+        return self.call("POST", "/notifications", token=token, body=notification, **kwargs)
+
+    def get(self, path: str, token: str | None) -> Response:
+        return self.call("GET", path, token=token)

@@ -1,0 +1,162 @@
+"""pytest fixtures for every suite: the sandbox, the deployed stack, users, API, tracing.
+
+Registered as a pytest plugin (entry point `pytest11` in pyproject.toml), so `tests/` and
+`integration_tests/` share one definition.
+
+The sandbox is started once per test session, also under xdist: the controlling process notes
+whether it was already up and, if the session started it, stops it at the end; workers start it
+(and deploy the stack) under a file lock, so one does the work and the others find it done.
+`--target aws` runs the integration suites against a stack deployed on AWS instead, given its
+`terraform output -json` (`--stack-outputs`), with test users it creates and removes itself.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from harness.api import Api
+from harness.aws import sandbox_client
+from harness.trace import Tracer
+from harness.users import UserFactory
+from sandbox import launcher
+from sandbox.config import SandboxConfig
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("notifications")
+    group.addoption(
+        "--target",
+        choices=["sandbox", "aws"],
+        default=os.environ.get("TEST_TARGET", "sandbox"),
+        help="where the integration suites run: the local sandbox (default) or AWS",
+    )
+    group.addoption(
+        "--stack-outputs",
+        default=os.environ.get("STACK_OUTPUTS"),
+        help="with --target aws: a file holding `terraform output -json` of the deployed stack",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller, with or without xdist
+        config._sandbox_was_running = launcher.running(SandboxConfig.from_env()) is not None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and not getattr(config, "_sandbox_was_running", True):
+        launcher.down(SandboxConfig.from_env())
+
+
+@contextmanager
+def session_lock(config: SandboxConfig, name: str) -> Iterator[None]:
+    """Serialise one-time set-up across xdist workers (and concurrent pytest runs)."""
+    config.home.mkdir(parents=True, exist_ok=True)
+    with open(config.home / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--target")
+
+
+@pytest.fixture(scope="session")
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig.from_env()
+
+
+@pytest.fixture(scope="session")
+def sandbox(sandbox_config: SandboxConfig) -> SandboxConfig:
+    """A running sandbox (started by the first worker that needs it)."""
+    with session_lock(sandbox_config, "sandbox"):
+        launcher.up(sandbox_config)
+    for key, value in sandbox_config.client_env().items():
+        os.environ.setdefault(key, value)
+    return sandbox_config
+
+
+@pytest.fixture(scope="session")
+def aws_for() -> Callable[..., Any]:
+    """`aws_for(config, "sqs")` → a boto3 client for another sandbox instance."""
+    return sandbox_client
+
+
+@pytest.fixture(scope="session")
+def aws(sandbox: SandboxConfig) -> Callable[..., Any]:
+    """`aws("sqs")` → a boto3 client for the session's sandbox."""
+    return lambda service, **kwargs: sandbox_client(sandbox, service, **kwargs)
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """`unique("queue")` → a short name no other test (or worker) uses."""
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# ------------------------------------------------------------------ the deployed stack
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest, target: str) -> dict[str, Any]:
+    """The outputs of the deployed stack (deploying to the sandbox first when needed)."""
+    if target == "aws":
+        path = request.config.getoption("--stack-outputs")
+        if not path:
+            pytest.fail("--target aws needs --stack-outputs FILE (terraform output -json)")
+        raw = json.loads(Path(path).read_text())
+        return {
+            k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in raw.items()
+        }
+    from harness.deploy import deploy
+
+    config = request.getfixturevalue("sandbox")
+    with session_lock(config, "deploy"):
+        return deploy(config).outputs
+
+
+@pytest.fixture(scope="session")
+def client(request: pytest.FixtureRequest, target: str) -> Callable[..., Any]:
+    """`client("dynamodb")` → a boto3 client for the target the stack runs on."""
+    if target == "aws":
+        session = boto3.session.Session()
+        return lambda service, **kwargs: session.client(service, **kwargs)
+    return request.getfixturevalue("aws")
+
+
+@pytest.fixture(scope="session")
+def api(stack: dict[str, Any], target: str) -> Api:
+    return Api(stack["api_base_url"] if target == "aws" else stack["api_endpoint"])
+
+
+@pytest.fixture
+def users(stack: dict[str, Any], client: Callable[..., Any]) -> Iterator[UserFactory]:
+    """Creates Cognito users with unique names; deletes exactly those afterwards."""
+    factory = UserFactory(
+        cognito=client("cognito-idp"),
+        user_pool_id=stack["user_pool_id"],
+        client_id=stack["user_pool_client_id"],
+        admin_group=stack["admin_group_name"],
+    )
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture(scope="session")
+def tracer(stack: dict[str, Any], client: Callable[..., Any]) -> Tracer:
+    return Tracer(
+        dynamodb=client("dynamodb"),
+        logs=client("logs"),
+        table_name=stack["table_name"],
+        processor_log_group=stack["log_group_names"]["processor"],
+    )

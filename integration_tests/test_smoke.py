@@ -1,0 +1,37 @@
+"""Smoke test of the deployed stack: one notification per priority, through every hop.
+
+POST through API Gateway with a real Cognito ID token → SNS → that priority's queue →
+processor → DynamoDB item + `notification.delivered` line in CloudWatch Logs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.trace import Trace
+
+pytestmark = pytest.mark.sandbox
+
+PRIORITIES = ("high", "medium", "low")
+
+
+def test_one_notification_per_priority_is_stored_and_delivered(api, users, tracer, stack) -> None:
+    user = users.create(name="smoke")
+    traces = {}
+    for priority in PRIORITIES:
+        message = f"smoke {priority} ✓ 🚀"
+        response = api.send(
+            user.id_token, {"user_id": user.username, "message": message, "priority": priority}
+        )
+        assert response.status == 202, str(response)
+        assert response.body["status"] == "accepted"
+        traces[priority] = Trace(response.body["id"], sent_at=response.sent_at)
+
+    for priority, trace in traces.items():
+        tracer.wait_for_delivery(trace, timeout=45)
+        assert trace.item["priority"] == priority, trace.describe()
+        assert trace.item["user_id"] == user.username
+        assert trace.item["sender"] == user.sub
+        assert trace.item["message"] == f"smoke {priority} ✓ 🚀"
+        assert trace.queue == stack["queues"][priority]["queue_name"], trace.describe()
+        assert len(trace.delivery_lines) == 1, trace.describe()
