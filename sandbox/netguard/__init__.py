@@ -2,8 +2,10 @@
 
 `NetTrap` combines a recording HTTP(S) proxy (`proxy.py`) with a Python audit hook loaded through
 `site/sitecustomize.py`; `NetTrap.env()` is the environment that puts a process tree under it.
+Processes started with a curated environment (Lambda function processes) get `forwarded_env()`
+from their parent instead and load the hook by path (see lambda_runtime/bootstrap.py).
 """
 
-from sandbox.netguard.trap import NetTrap
+from sandbox.netguard.trap import NetTrap, forwarded_env
 
-__all__ = ["NetTrap"]
+__all__ = ["NetTrap", "forwarded_env"]

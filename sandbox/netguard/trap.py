@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
 from sandbox.netguard.proxy import TrapProxy
 
 SITE_DIR = Path(__file__).resolve().parent / "site"  # holds the audit hook's sitecustomize.py
+HOOK_FILE = SITE_DIR / "sitecustomize.py"
 NO_PROXY = "localhost,127.0.0.1,127.0.0.0/8,::1"
+RECORD_VARIABLE = "NETGUARD_RECORD"  # set = the trap is active; the audit hook writes there
+HOOK_VARIABLE = "NETGUARD_HOOK"  # the hook's file, for children that ignore PYTHONPATH
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+FORWARDED = (RECORD_VARIABLE, *_PROXY_VARIABLES, *(name.lower() for name in _PROXY_VARIABLES))
+
+
+def forwarded_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a child started with a curated environment needs to stay under an active trap.
+
+    For processes that do not inherit the trapped environment as a whole, e.g. Lambda function
+    processes (`python -I -S`, so no PYTHONPATH and no sitecustomize): the record file, the proxy
+    variables, and `NETGUARD_HOOK`, the audit hook's file, which such a child loads by path.
+    Empty when `environ` (default: this process's) is not under a trap.
+    """
+    environ = os.environ if environ is None else environ
+    if not environ.get(RECORD_VARIABLE):
+        return {}
+    passed = {name: environ[name] for name in FORWARDED if name in environ}
+    return {**passed, HOOK_VARIABLE: str(HOOK_FILE)}
 
 
 class NetTrap:
@@ -48,7 +69,7 @@ class NetTrap:
             "OUTBOUND_HTTP_PROXY": self.proxy.url,
             "OUTBOUND_HTTPS_PROXY": self.proxy.url,
             "PYTHONPATH": pythonpath,
-            "NETGUARD_RECORD": str(self.record_file),
+            RECORD_VARIABLE: str(self.record_file),
         }
 
     def records(self) -> list[dict[str, object]]:

@@ -47,6 +47,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
+from sandbox.netguard.trap import forwarded_env
 from sandbox.plugins.lambda_runtime import outcomes
 from sandbox.plugins.lambda_runtime.interpreters import (
     RuntimeUnavailable,
@@ -60,7 +61,9 @@ from sandbox.plugins.lambda_runtime.process import ChannelClosed, EnvironmentPro
 LOG = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 PARTIAL_LOGS_WAIT_SECONDS = 0.2  # how long a timed-out function gets to hand over its logs
-# Variables of LocalStack's own environment that every function process inherits.
+# Variables of LocalStack's own environment that every function process inherits. When LocalStack
+# runs under the network trap (sandbox.netguard), its variables are passed on as well
+# (`forwarded_env`), so that function processes are trapped as LocalStack is.
 INHERITED = ("SANDBOX_INSTANCE_ID", "SANDBOX_HOME", "LANG", "LC_ALL")
 
 
@@ -109,6 +112,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             "LAMBDA_RUNTIME_DIR": str(runtime_dir()),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.function_version.config.runtime}",
             "TMPDIR": str(self._folder / "tmp"),
+            # Last, so that a function's own proxy settings cannot take it out of the trap.
+            **forwarded_env(),
         }
         self._spawn()
 

@@ -1,8 +1,8 @@
 """The sandbox talks to nothing beyond loopback, even under a full workload.
 
 A separate sandbox instance runs under `NetTrap` (recording proxy + audit hook, see
-sandbox.netguard). To cover a new service, add a function to WORKLOADS (or OPTIONAL_WORKLOADS
-when it depends on a plugin that may be missing).
+sandbox.netguard), Lambda function processes included. The workload covers every service the
+notification system uses; to cover a new one, add a function to WORKLOADS.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
+import urllib.error
+import urllib.request
 import uuid
-import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -121,32 +123,156 @@ def dynamodb_workload(aws: Client, name: str) -> None:
     assert ddb.get_item(TableName=name, Key={"pk": {"S": "a"}})["Item"]
 
 
-def cognito_workload(aws: Client, name: str) -> None:
+PASSWORD = "Passw0rd!x"
+
+
+def cognito_workload(aws: Client, name: str) -> dict[str, str]:
+    """A pool, a client, a user with a permanent password, and USER_PASSWORD_AUTH: its tokens."""
     idp = aws("cognito-idp")
-    pool = idp.create_user_pool(PoolName=name)["UserPool"]["Id"]
-    idp.create_user_pool_client(UserPoolId=pool, ClientName=name)
-    idp.admin_create_user(UserPoolId=pool, Username="someone")
+    pool = idp.create_user_pool(PoolName=name)["UserPool"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName=name, ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]
+    idp.admin_create_user(UserPoolId=pool["Id"], Username="someone")
+    idp.admin_set_user_password(
+        UserPoolId=pool["Id"], Username="someone", Password=PASSWORD, Permanent=True
+    )
+    tokens = idp.initiate_auth(
+        ClientId=client["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "someone", "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]
+    assert tokens["IdToken"]
+    return {"pool_arn": pool["Arn"], "id_token": tokens["IdToken"]}
 
 
-def lambda_workload(aws: Client, name: str) -> None:
+def make_function(aws: Client, name: str, code: str, **overrides: Any) -> str:
+    """An Active python3.13 function with `code` as app.py; its ARN."""
     iam, lam = aws("iam"), aws("lambda")
     role = iam.create_role(RoleName=f"{name}-fn", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as z:
-        z.writestr("app.py", "def handler(event, context):\n    return {'echo': event}\n")
-    lam.create_function(
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("app.py", textwrap.dedent(code))
+    arn = lam.create_function(
         FunctionName=name,
         Runtime="python3.13",
         Role=role["Arn"],
         Handler="app.handler",
-        Code={"ZipFile": code.getvalue()},
+        Code={"ZipFile": archive.getvalue()},
+        **overrides,
+    )["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return arn
+
+
+def invoke(aws: Client, name: str, event: object) -> Any:
+    answer = aws("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    body = json.load(answer["Payload"])
+    assert "FunctionError" not in answer, body
+    return body
+
+
+def lambda_workload(aws: Client, name: str) -> None:
+    make_function(aws, name, "def handler(event, context):\n    return {'echo': event}\n")
+    assert invoke(aws, name, {"x": 1}) == {"echo": {"x": 1}}
+
+
+# Uses the runtime's boto3 through AWS_ENDPOINT_URL: a direct invoke sends the event's text to
+# SQS and stores it in DynamoDB; an SQS batch (from the event source mapping) is stored too.
+WORKER = """
+    import os
+    import boto3
+
+    def handler(event, context):
+        ddb = boto3.client("dynamodb")
+        def store(pk):
+            ddb.put_item(TableName=os.environ["TABLE"], Item={"pk": {"S": pk}})
+        if "Records" in event:
+            for record in event["Records"]:
+                store("from-sqs:" + record["body"])
+            return {"stored": len(event["Records"])}
+        sqs = boto3.client("sqs")
+        sqs.send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody=event["text"])
+        store("direct:" + event["text"])
+        return {"endpoint": os.environ.get("AWS_ENDPOINT_URL")}
+"""
+
+
+def lambda_boto3_and_sqs_mapping_workload(aws: Client, name: str) -> None:
+    sqs, ddb, lam = aws("sqs"), aws("dynamodb"), aws("lambda")
+    dynamodb_workload(aws, name)  # the table `name`
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "10"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    variables = {"TABLE": name, "QUEUE_URL": url}
+    make_function(aws, name, WORKER, Timeout=10, Environment={"Variables": variables})
+    answer = invoke(aws, name, {"text": "hi"})
+    assert answer["endpoint"].startswith("http://127.0.0.1:"), answer
+    assert ddb.get_item(TableName=name, Key={"pk": {"S": "direct:hi"}}).get("Item")
+    # The function's message waits in the queue; the mapping delivers it back to the function.
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=name, BatchSize=10
     )
-    eventually(
-        lambda: lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active",
-        timeout=30,
+    try:
+        eventually(
+            lambda: ddb.get_item(TableName=name, Key={"pk": {"S": "from-sqs:hi"}}).get("Item"),
+            timeout=30,
+        )
+    finally:
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def apigateway_cognito_workload(aws: Client, name: str) -> None:
+    """REST API, Cognito authorizer, Lambda proxy integration, called with a valid ID token."""
+    apigw, lam = aws("apigateway"), aws("lambda")
+    cognito = cognito_workload(aws, f"{name}-pool")
+    code = """
+        import json
+        def handler(event, context):
+            claims = event["requestContext"]["authorizer"]["claims"]
+            return {"statusCode": 200, "body": json.dumps({"user": claims["cognito:username"]})}
+    """
+    function_arn = make_function(aws, name, code)
+    api_id = apigw.create_rest_api(name=name)["id"]
+    root_id = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    authorizer_id = apigw.create_authorizer(
+        restApiId=api_id,
+        name="cognito",
+        type="COGNITO_USER_POOLS",
+        providerARNs=[cognito["pool_arn"]],
+        identitySource="method.request.header.Authorization",
+    )["id"]
+    resource_id = apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart="me")["id"]
+    apigw.put_method(
+        restApiId=api_id,
+        resourceId=resource_id,
+        httpMethod="GET",
+        authorizationType="COGNITO_USER_POOLS",
+        authorizerId=authorizer_id,
     )
-    answer = lam.invoke(FunctionName=name, Payload=b'{"x": 1}')
-    assert json.load(answer["Payload"]) == {"echo": {"x": 1}}, answer
+    apigw.put_integration(
+        restApiId=api_id,
+        resourceId=resource_id,
+        httpMethod="GET",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+    )
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="apigateway",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+    )
+    apigw.create_deployment(restApiId=api_id, stageName="test")
+    url = f"{apigw.meta.endpoint_url}/_aws/execute-api/{api_id}/test/me"
+    request = urllib.request.Request(url, headers={"Authorization": cognito["id_token"]})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert (response.status, json.load(response)) == (200, {"user": "someone"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=30)
+    assert refused.value.code == 401
 
 
 WORKLOADS: list[Workload] = [
@@ -155,11 +281,29 @@ WORKLOADS: list[Workload] = [
     cloudwatch_workload,
     logs_workload,
     iam_sts_workload,
+    dynamodb_workload,
+    cognito_workload,
+    lambda_workload,
+    lambda_boto3_and_sqs_mapping_workload,
+    apigateway_cognito_workload,
 ]
-# Served by colleagues' plugins (moto providers, host-process Lambda): run always — a missing
-# provider answers 501, the very thing that makes LocalStack reach outside — but a failure of
-# the service itself only warns here; its own tests own it.
-OPTIONAL_WORKLOADS: list[Workload] = [dynamodb_workload, cognito_workload, lambda_workload]
+
+# Positive control from inside a function: a name lookup and an HTTPS request (through the proxy
+# the function was given) to an outside host. Both must reach the trap's record.
+LEAKY = """
+    import os, socket, urllib.request
+
+    def handler(event, context):
+        try:
+            socket.getaddrinfo("fn.outside.example", 443)
+        except OSError:
+            pass
+        try:
+            urllib.request.urlopen("https://fn.outside.example/", timeout=5)
+        except OSError:
+            pass
+        return os.getpid()
+"""
 
 
 def _free_port() -> int:
@@ -211,14 +355,27 @@ def test_sandbox_makes_no_outbound_attempts(tmp_path: Path) -> None:
             aws = _client_factory(config)
             for workload in WORKLOADS:
                 workload(aws, f"nn-{uuid.uuid4().hex[:8]}")
-            failed_optional = []
-            for workload in OPTIONAL_WORKLOADS:
-                try:
-                    workload(aws, f"nn-{uuid.uuid4().hex[:8]}")
-                except Exception as e:
-                    failed_optional.append(f"{workload.__name__}: {type(e).__name__}: {e}")
             trapped = trap.records()
             assert trapped == [], "outbound attempts:\n" + "\n".join(map(str, trapped))
+
+            # Positive control inside a Lambda function: its lookup (audit hook) and its HTTPS
+            # request (proxy) must be recorded, or function processes are outside the trap.
+            make_function(aws, "nn-leaky", LEAKY, Timeout=30)
+            function_pid = invoke(aws, "nn-leaky", {})
+            assert function_pid != pid
+            lookup = ("socket.getaddrinfo", "'fn.outside.example'")
+            eventually(
+                lambda: any(
+                    (r["event"], r["detail"]) == lookup and r["pid"] == function_pid
+                    for r in trap.records()
+                )
+                and any(
+                    r["event"] == "proxy" and "fn.outside.example:443" in r["detail"]
+                    for r in trap.records()
+                ),
+                timeout=15,
+                describe=lambda: str(trap.records()),
+            )
 
             # Positive control through LocalStack itself: an SNS HTTP subscription to an outside
             # name must show up at the trap, or the trap does not see LocalStack's traffic.
@@ -232,6 +389,3 @@ def test_sandbox_makes_no_outbound_attempts(tmp_path: Path) -> None:
             )
         finally:
             launcher.down(config)
-    for failure in failed_optional:
-        message = f"optional workload failed (network was still checked): {failure}"
-        warnings.warn(message, stacklevel=1)

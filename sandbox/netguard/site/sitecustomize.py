@@ -1,4 +1,5 @@
-"""Loaded by every Python process whose PYTHONPATH holds this folder (see sandbox.netguard).
+"""Loaded by every Python process whose PYTHONPATH holds this folder (see sandbox.netguard), and
+by path by Lambda function processes, which ignore PYTHONPATH (lambda_runtime/bootstrap.py).
 
 Records, as JSON lines in $NETGUARD_RECORD, every name lookup of a non-loopback name and every
 connect/sendto to a non-loopback address. It only records: the proxy and the missing outside

@@ -13,6 +13,10 @@ Protocol with the executor (sandbox.plugins.lambda_executor), one JSON object pe
   {"type": "partial", "logs"} with what the current invocation logged so far.
 fd 0/1 are then moved away from the function, whose stdout/stderr are captured per invocation
 (Python-level writes; output of subprocesses and C code goes to the environment's log file).
+
+Under the sandbox's network trap, $NETGUARD_HOOK names the trap's audit hook (a sitecustomize
+that `-I -S` would skip); it is loaded by path before anything else runs, so nothing of the
+project lands on sys.path.
 """
 
 import json
@@ -21,6 +25,20 @@ import signal
 import sys
 import time
 import traceback
+
+
+def install_network_trap():
+    """Run the netguard audit hook's file when the executor passed one (no trap: no-op)."""
+    path = os.environ.get("NETGUARD_HOOK")
+    if not path:
+        return
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_netguard_hook", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # failing here fails start-up
+
+
+install_network_trap()
 
 CONTROL_IN = os.fdopen(os.dup(0), "rb", buffering=0)
 CONTROL_OUT = os.fdopen(os.dup(1), "wb", buffering=0)
