@@ -26,6 +26,9 @@ OFFLINE_SETTINGS = {
     # analytics endpoints: a closed loopback port, so a call that slips through stays local.
     "API_ENDPOINT": "http://127.0.0.1:1",
     "ANALYTICS_API": "http://127.0.0.1:1",
+    # moto builds credential-less boto3 clients (e.g. for API Gateway's CreateRestApi) whose
+    # credential chain would ask the EC2 instance metadata service at 169.254.169.254.
+    "AWS_EC2_METADATA_DISABLED": "true",
 }
 # Not a setting: the DNS probe of s3.<LOCALSTACK_HOST> is removed by a start-up hook
 # (sandbox/netguard/offline.py). tests/sandbox/test_no_network.py checks all of this.
