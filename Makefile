@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check
+.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test: setup ## all tests: lint, unit and sandbox suites (the README's test comma
 
 build: setup ## build the Lambda zips build/functions/<name>.zip (LAMBDA_ARCH=x86_64|arm64)
 	@$(PY) functions/build.py
+
+demo: setup ## run the demo scenarios (scenarios/*.yaml), deploying first if needed; SCENARIO=<name> for one
+	@$(PY) -m scenarios $(SCENARIO)
 
 bench-sandbox: setup ## sandbox benchmark: start-up, RSS, Lambda and ESM latencies
 	@$(PY) -m sandbox.bench

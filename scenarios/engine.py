@@ -266,9 +266,7 @@ class Execution:
         got = {e.get("field"): e.get("code") for e in errors}
         if case.sandbox_gap and self.stack.sandbox and got != case.errors:
             self.check(r.status == case.status, f"case '{case.name}': got {r}")
-            self.outcome.gaps.append(
-                f"{case.name}: got {got or r.raw.decode()} ({case.sandbox_gap})"
-            )
+            self.outcome.gaps.append(f"{case.name}: {case.sandbox_gap}")
             return
         self.check(
             (r.status, got) == (case.status, case.errors),
