@@ -14,7 +14,7 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from harness.api import Api
 from harness.aws import sandbox_client
@@ -23,6 +23,9 @@ from harness.users import UserFactory
 from scenarios.definition import PRIORITIES, DefinitionError, Scenario, load_all
 from scenarios.engine import Outcome, StackView, Timeline, run
 from scenarios.status import Status
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
 
 HOPS = ("accepted", "stored", "delivered", "total")
 
@@ -59,16 +62,16 @@ def outcome_block(o: Outcome) -> str:
 class Demo:
     """Runs scenarios against one deployed stack and prints as results come in."""
 
-    def __init__(self, outputs: dict, config: object) -> None:
+    def __init__(self, outputs: dict, config: SandboxConfig) -> None:
         self.outputs, self.config = outputs, config
         tracer = Tracer(
-            dynamodb=sandbox_client(config, "dynamodb"),  # type: ignore[arg-type]
-            logs=sandbox_client(config, "logs"),  # type: ignore[arg-type]
+            dynamodb=sandbox_client(config, "dynamodb"),
+            logs=sandbox_client(config, "logs"),
             table_name=outputs["table_name"],
             processor_log_group=outputs["log_group_names"]["processor"],
         )
         self.stack = StackView.from_outputs(outputs, Api(outputs["api_endpoint"]), tracer)
-        self.cognito = sandbox_client(config, "cognito-idp")  # type: ignore[arg-type]
+        self.cognito = sandbox_client(config, "cognito-idp")
         self.status = Status(sys.stdout)
 
     def users(self) -> UserFactory:
