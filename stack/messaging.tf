@@ -48,6 +48,7 @@ module "priority_pipeline" {
   name_prefix                = local.name
   priority                   = each.key
   topic_arn                  = aws_sns_topic.notifications.arn
+  planned_topic_arn          = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${local.name}-notifications"
   function_arn               = module.processor.function_arn
   processor_timeout_seconds  = var.functions["processor"].timeout_seconds
   visibility_timeout_seconds = var.queue_visibility_timeout_seconds

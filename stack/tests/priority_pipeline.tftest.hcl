@@ -15,6 +15,7 @@ variables {
   name_prefix                = "notif-test"
   priority                   = "high"
   topic_arn                  = "arn:aws:sns:us-east-1:123456789012:notif-test-notifications"
+  planned_topic_arn          = "arn:aws:sns:us-east-1:123456789012:notif-test-notifications"
   function_arn               = "arn:aws:lambda:us-east-1:123456789012:function:notif-test-processor"
   batch_size                 = 1
   batching_window_seconds    = 0

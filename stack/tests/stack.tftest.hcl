@@ -254,11 +254,18 @@ run "defaults" {
 }
 
 run "sandbox_tfvars_provisioned_with_autoscaling" {
-  command = plan
+  command   = plan
+  state_key = "sandbox" # a fresh state: not a rename of the "defaults" run's resources
 
   variables {
     environment           = "sandbox"
     dynamodb_billing_mode = "PROVISIONED"
+  }
+
+  # The topic's ARN as the queue policies plan it (the mock would make up a random one).
+  override_resource {
+    target = aws_sns_topic.notifications
+    values = { arn = "arn:aws:sns:us-east-1:123456789012:notif-sandbox-notifications" }
   }
 
   # Both tables and both GSIs, read and write.

@@ -1,16 +1,19 @@
 locals {
   name = "${var.name_prefix}-${var.priority}"
 
-  # The queue's ARN, built from its name and the topic's partition, region and account: the
-  # DLQ's redrive allow policy names it, and the queue's redrive policy names the DLQ, so one
-  # side must not wait for the other's attributes.
-  topic_arn_parts = split(":", var.topic_arn)
-  queue_arn       = "arn:${local.topic_arn_parts[1]}:sqs:${local.topic_arn_parts[3]}:${local.topic_arn_parts[4]}:${local.name}"
+  # Queue ARNs built from their names and the topic's partition, region and account, so that
+  # policies can be set inline at creation. Each SQS resource costs ~25 s of the AWS provider's
+  # attribute-propagation wait (on AWS and in the sandbox alike); this way the queues, their
+  # policies and the DLQs are all created at once, and only the redrive policy comes after.
+  topic_arn_parts      = split(":", var.planned_topic_arn)
+  arn_prefix           = "arn:${local.topic_arn_parts[1]}:sqs:${local.topic_arn_parts[3]}:${local.topic_arn_parts[4]}"
+  queue_arn            = "${local.arn_prefix}:${local.name}"
+  subscription_dlq_arn = "${local.arn_prefix}:${local.name}-sub-dlq"
 
   # Only the topic may send; nothing may use plain HTTP.
-  sns_only_policy = { for key, queue in {
-    queue            = aws_sqs_queue.queue
-    subscription_dlq = aws_sqs_queue.subscription_dlq
+  sns_only_policy = { for key, arn in {
+    queue            = local.queue_arn
+    subscription_dlq = local.subscription_dlq_arn
     } : key => jsonencode({
       Version = "2012-10-17"
       Statement = [
@@ -19,15 +22,15 @@ locals {
           Effect    = "Allow"
           Principal = { Service = "sns.amazonaws.com" }
           Action    = "sqs:SendMessage"
-          Resource  = queue.arn
-          Condition = { ArnEquals = { "aws:SourceArn" = var.topic_arn } }
+          Resource  = arn
+          Condition = { ArnEquals = { "aws:SourceArn" = var.planned_topic_arn } }
         },
         {
           Sid       = "TlsOnly"
           Effect    = "Deny"
           Principal = "*"
           Action    = "sqs:*"
-          Resource  = queue.arn
+          Resource  = arn
           Condition = { Bool = { "aws:SecureTransport" = "false" } }
         },
       ]
@@ -53,11 +56,8 @@ resource "aws_sqs_queue" "queue" {
   message_retention_seconds  = var.message_retention_seconds
   receive_wait_time_seconds  = 20
   sqs_managed_sse_enabled    = true # SSE-SQS: SNS can deliver to it without a key grant
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq.arn
-    maxReceiveCount     = var.max_receive_count
-  })
-  tags = var.tags
+  policy                     = local.sns_only_policy["queue"]
+  tags                       = var.tags
 
   lifecycle {
     precondition {
@@ -67,23 +67,24 @@ resource "aws_sqs_queue" "queue" {
   }
 }
 
+# A separate resource, so that the queue is created alongside its DLQ (not after it) and the
+# subscription and event source mapping need not wait for this attribute to propagate too.
+resource "aws_sqs_queue_redrive_policy" "queue" {
+  queue_url = aws_sqs_queue.queue.id
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
 # Messages SNS could not deliver to the queue (after its own retries).
 resource "aws_sqs_queue" "subscription_dlq" {
   name                      = "${local.name}-sub-dlq"
   message_retention_seconds = var.dlq_message_retention_seconds
   sqs_managed_sse_enabled   = true
   redrive_allow_policy      = jsonencode({ redrivePermission = "denyAll" })
+  policy                    = local.sns_only_policy["subscription_dlq"]
   tags                      = var.tags
-}
-
-resource "aws_sqs_queue_policy" "queue" {
-  queue_url = aws_sqs_queue.queue.id
-  policy    = local.sns_only_policy["queue"]
-}
-
-resource "aws_sqs_queue_policy" "subscription_dlq" {
-  queue_url = aws_sqs_queue.subscription_dlq.id
-  policy    = local.sns_only_policy["subscription_dlq"]
 }
 
 resource "aws_sns_topic_subscription" "this" {
@@ -95,7 +96,12 @@ resource "aws_sns_topic_subscription" "this" {
   filter_policy        = jsonencode({ priority = [var.priority] })
   redrive_policy       = jsonencode({ deadLetterTargetArn = aws_sqs_queue.subscription_dlq.arn })
 
-  depends_on = [aws_sqs_queue_policy.queue, aws_sqs_queue_policy.subscription_dlq]
+  lifecycle {
+    precondition {
+      condition     = var.topic_arn == var.planned_topic_arn
+      error_message = "The queue policies admit ${var.planned_topic_arn}, but the subscription is to ${var.topic_arn}."
+    }
+  }
 }
 
 resource "aws_lambda_event_source_mapping" "this" {

@@ -60,7 +60,7 @@ output "visibility_timeout_seconds" {
 
 output "queue_redrive_policy" {
   description = "Redrive policy (JSON) of the queue."
-  value       = aws_sqs_queue.queue.redrive_policy
+  value       = aws_sqs_queue_redrive_policy.queue.redrive_policy
 }
 
 output "dlq_redrive_allow_policy" {
@@ -70,7 +70,7 @@ output "dlq_redrive_allow_policy" {
 
 output "queue_policy" {
   description = "Access policy (JSON) of the queue."
-  value       = aws_sqs_queue_policy.queue.policy
+  value       = aws_sqs_queue.queue.policy
 }
 
 output "subscription_filter_policy" {

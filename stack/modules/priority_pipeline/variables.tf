@@ -18,6 +18,16 @@ variable "topic_arn" {
   type        = string
 }
 
+variable "planned_topic_arn" {
+  description = "The same topic's ARN built from its name (known before the topic exists), for the queue policies: the queues need not wait for the topic and its KMS key."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:[^:]+:sns:[^:]+:[0-9]{12}:[^:]+$", var.planned_topic_arn))
+    error_message = "planned_topic_arn must be an SNS topic ARN."
+  }
+}
+
 variable "function_arn" {
   description = "ARN of the processor function consuming the queue."
   type        = string
