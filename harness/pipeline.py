@@ -1,0 +1,130 @@
+"""Reach behind the API: topic/queue messages built by hand, queue peeks, processor log lines.
+
+Used by the failure suites to inject messages the API never produces (no `priority` attribute,
+a poison body, the same SQS message twice) and to prove where they went.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+def accepted_now() -> str:
+    """`accepted_at` as the ingest function writes it (ISO 8601 UTC, milliseconds, Z)."""
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def topic_message(priority: str, user_id: str, message: str = "direct") -> dict[str, str]:
+    """A valid topic/queue body (docs/contract.md) with a fresh id."""
+    return {
+        "id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "message": message,
+        "priority": priority,
+        "sender": "integration-tests",
+        "accepted_at": accepted_now(),
+    }
+
+
+def poison_body(marker: str) -> str:
+    """A body the processor rejects (valid JSON, not a notification), findable by `marker`."""
+    return json.dumps({"poison": marker, "priority": "not-a-notification"})
+
+
+def peek(sqs: Any, queue_url: str, needle: str, rounds: int = 3) -> list[dict[str, Any]]:
+    """Visible messages whose body contains `needle`, left visible (VisibilityTimeout=0).
+
+    Never use it on a queue a mapping consumes: a receive counts towards maxReceiveCount.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(rounds):
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
+        for message in response.get("Messages", []):
+            if needle in message["Body"]:
+                found[message["MessageId"]] = message
+    return list(found.values())
+
+
+def remove(sqs: Any, queue_url: str, needle: str, timeout: float = 10.0) -> int:
+    """Delete the messages whose body contains `needle`; others become visible again at once."""
+    deleted = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=5, WaitTimeSeconds=0
+        )
+        messages = response.get("Messages", [])
+        for message in messages:
+            if needle in message["Body"]:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                deleted += 1
+            else:
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        if not peek(sqs, queue_url, needle, rounds=1):
+            break
+    return deleted
+
+
+def queue_counts(sqs: Any, queue_url: str) -> dict[str, str]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return {
+        "visible": attributes.get("ApproximateNumberOfMessages", "?"),
+        "in_flight": attributes.get("ApproximateNumberOfMessagesNotVisible", "?"),
+    }
+
+
+@dataclass(frozen=True)
+class ProcessorLogs:
+    """The processor's JSON log lines (Powertools), searched by a string they contain."""
+
+    logs: Any
+    log_group: str
+
+    def lines(self, needle: str, since: float, kind: str | None = None) -> list[dict[str, Any]]:
+        """Lines mentioning `needle` with `"message": kind` (any kind when None), oldest first."""
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "logGroupName": self.log_group,
+            "startTime": int((since - 5) * 1000),
+            "filterPattern": f'"{needle}"',
+        }
+        for _ in range(100):  # pages
+            try:
+                page = self.logs.filter_log_events(**kwargs)
+            except self.logs.exceptions.ResourceNotFoundException:
+                return []
+            for event in page.get("events", []):
+                try:
+                    line = json.loads(event["message"])
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and (kind is None or line.get("message") == kind):
+                    found.append({**line, "_timestamp": event["timestamp"] / 1000})
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        return sorted(found, key=lambda line: line["_timestamp"])
+
+    def kinds(self, needle: str, since: float) -> dict[str, int]:
+        """How many lines of each kind mention `needle` (for failure messages)."""
+        counts: dict[str, int] = {}
+        for line in self.lines(needle, since):
+            counts[str(line.get("message"))] = counts.get(str(line.get("message")), 0) + 1
+        return counts

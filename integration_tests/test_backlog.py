@@ -1,0 +1,136 @@
+"""A paused priority builds a backlog: the age alarm fires, and on resume everything drains.
+
+Processing of priority P is paused by disabling P's event source mapping (Lambda API). The test
+holds `lane-P` exclusively only while the mapping is disabled; other tests of P wait for it.
+The alarm's return to OK may also wait for a poison message another test keeps in P's queue
+(at most maxReceiveCount x visibility timeout), which the OK deadline allows for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from harness.alarms import Alarms
+from harness.api import Api
+from harness.exclusive import Locks
+from harness.pipeline import queue_counts, topic_message
+from harness.trace import Trace, Tracer
+from harness.users import UserFactory
+from harness.waiting import eventually
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.disruptive]
+
+PRIORITIES = ("high", "medium", "low")
+BACKLOG = 4
+
+
+def wait_until_quiet(
+    sqs: Any, queue_url: str, tracer: Tracer, priority: str, user_id: str, quiet: float
+) -> Trace:
+    """Prove the paused mapping consumes nothing more; return the canary that proves it.
+
+    A mapping that says Disabled may still finish the poll it had under way (the sandbox's
+    poller does). A canary sent straight to the queue must stay there, visible and not stored,
+    for `quiet` seconds; if that poll takes it, another canary is sent.
+    """
+    for _ in range(5):
+        canary = topic_message(priority, user_id, "canary")
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(canary))
+        sent = time.monotonic()
+
+        def settled(canary_id: str = canary["id"], sent: float = sent) -> str | None:
+            if tracer.item(canary_id) is not None:
+                return "consumed"
+            if queue_counts(sqs, queue_url)["in_flight"] != "0":
+                return None
+            return "quiet" if time.monotonic() - sent >= quiet else None
+
+        if eventually(settled, timeout=quiet + 15, interval=0.2) == "quiet":
+            return Trace(canary["id"], sent_at=time.time())
+    raise AssertionError(f"the disabled mapping kept consuming {queue_url}")
+
+
+def mapping_state(lambda_client: Any, uuid: str) -> str:
+    return lambda_client.get_event_source_mapping(UUID=uuid)["State"]
+
+
+def set_mapping(lambda_client: Any, uuid: str, enabled: bool, timeout: float = 20.0) -> None:
+    """Enable or disable the mapping and wait until it says so."""
+    wanted = "Enabled" if enabled else "Disabled"
+    lambda_client.update_event_source_mapping(UUID=uuid, Enabled=enabled)
+    eventually(
+        lambda: mapping_state(lambda_client, uuid) == wanted,
+        timeout=timeout,
+        interval=0.2,
+        describe=lambda: f"mapping {uuid} is {mapping_state(lambda_client, uuid)}, not {wanted}",
+    )
+
+
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_paused_priority_backs_up_alarms_then_drains_exactly_once(
+    priority: str,
+    stack: dict[str, Any],
+    client: Any,
+    sqs: Any,
+    api: Api,
+    users: UserFactory,
+    tracer: Tracer,
+    alarms: Alarms,
+    locks: Locks,
+    redrive: dict[str, dict[str, int]],
+) -> None:
+    lambda_client = client("lambda")
+    uuid = stack["event_source_mapping_uuids"][priority]
+    queue_url = stack["queues"][priority]["queue_url"]
+    alarm = stack["alarm_names"]["priorities"][priority]["age_of_oldest"]
+    period = alarms.describe(alarm)["Period"]
+    slo = alarms.describe(alarm)["Threshold"]
+    user = users.create(name=f"backlog-{priority}")
+    traces: list[Trace] = []
+
+    with locks.hold(exclusive=[f"lane-{priority}"]):
+        # A poison message retried in P's queue just before may have left the alarm in ALARM.
+        alarms.wait_until_not(alarm, "ALARM", timeout=4 * period + 10)
+        try:
+            set_mapping(lambda_client, uuid, enabled=False)
+            window = lambda_client.get_event_source_mapping(UUID=uuid).get(
+                "MaximumBatchingWindowInSeconds", 0
+            )
+            canary = wait_until_quiet(
+                sqs, queue_url, tracer, priority, user.username, quiet=window + 1.5
+            )
+            traces.append(canary)
+            paused_at = time.time()
+            for n in range(BACKLOG):
+                response = api.send(
+                    user.id_token,
+                    {"user_id": user.username, "message": f"backlog {n}", "priority": priority},
+                )
+                assert response.status == 202, str(response)
+                traces.append(Trace(response.body["id"], sent_at=response.sent_at))
+
+            # The age alarm fires: once the oldest message is older than the SLO, the next
+            # evaluation (every `period` s) sees it.
+            alarms.wait_for_state(alarm, "ALARM", timeout=slo + 2 * period + 5, since=paused_at)
+            stored = [t.notification_id for t in traces if tracer.item(t.notification_id)]
+            assert not stored, (
+                f"processing of {priority} was paused, yet {stored} were stored; "
+                f"queue {queue_counts(sqs, queue_url)}"
+            )
+        finally:
+            set_mapping(lambda_client, uuid, enabled=True)
+    resumed_at = time.time()
+
+    for trace in traces:
+        tracer.wait_for_delivery(trace, timeout=30)
+        assert len(trace.delivery_lines) == 1, trace.describe()
+        assert trace.item["priority"] == priority, trace.describe()
+
+    # Back to OK once the last `EvaluationPeriods + 2` periods hold no breaching datapoint
+    # (the sandbox's evaluation window), plus a poison message another test may be retrying.
+    linger = redrive[priority]["max_receive_count"] * redrive[priority]["visibility_timeout"]
+    alarms.wait_for_state(alarm, "OK", timeout=4 * period + linger + 10, since=resumed_at)
