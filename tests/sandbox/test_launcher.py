@@ -130,3 +130,28 @@ def test_reset_wipes_state_and_restarts(own_sandbox: SandboxConfig, aws_for) -> 
     assert cli(own_sandbox, "reset").returncode == 0
     assert launcher.running(own_sandbox) is not None
     assert sqs.list_queues().get("QueueUrls", []) == []
+
+
+def test_down_also_ends_every_lambda_process(own_sandbox: SandboxConfig, aws_for) -> None:
+    import io
+    import zipfile
+
+    assert cli(own_sandbox, "up").returncode == 0
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    lam = aws_for(own_sandbox, "lambda")
+    lam.create_function(
+        FunctionName="warm",
+        Runtime="python3.13",
+        Handler="app.handler",
+        Role="arn:aws:iam::000000000000:role/lambda",
+        Code={"ZipFile": buffer.getvalue()},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName="warm")
+    assert lam.invoke(FunctionName="warm")["StatusCode"] == 200
+    current = launcher.running(own_sandbox)
+    assert len(instance_pids(current.instance_id)) >= 2  # LocalStack + a warm environment
+
+    assert cli(own_sandbox, "down").returncode == 0
+    assert instance_pids(current.instance_id) == []
