@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+WORKERS ?= 4
 
-.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo
+.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,9 +42,15 @@ lint: setup ## ruff
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 
-test: setup ## all tests: lint, unit and sandbox suites (the README's test command)
+test: setup ## everything CI runs: lint, then unit, sandbox, Terraform and end-to-end suites (-n $(WORKERS))
 	@$(MAKE) --no-print-directory lint
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@TIMEFORMAT='test: wall time %R s'; time $(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+unit: setup ## the tests that need no sandbox (functions, scenario definitions, mirror detection)
+	@$(PY) -m pytest -m "not sandbox" $(PYTEST_ARGS)
+
+e2e: setup ## end-to-end suites against the sandbox (up + deploy once when needed); prints wall time
+	@TIMEFORMAT='e2e: wall time %R s'; time $(PY) -m pytest integration_tests -n $(WORKERS) $(PYTEST_ARGS)
 
 build: setup ## build the Lambda zips build/functions/<name>.zip (LAMBDA_ARCH=x86_64|arm64)
 	@$(PY) functions/build.py
