@@ -85,9 +85,7 @@ class Locks:
             return "unknown"
 
     @contextmanager
-    def hold(
-        self, *, shared: Iterable[str] = (), exclusive: Iterable[str] = ()
-    ) -> Iterator[Held]:
+    def hold(self, *, shared: Iterable[str] = (), exclusive: Iterable[str] = ()) -> Iterator[Held]:
         """Hold every named lock (exclusive wins when a name is in both) for the block."""
         wanted = dict.fromkeys(shared, False) | dict.fromkeys(exclusive, True)
         held = Held()

@@ -111,6 +111,8 @@ class ProcessorLogs:
             except self.logs.exceptions.ResourceNotFoundException:
                 return []
             for event in page.get("events", []):
+                if needle not in event["message"]:  # the filter pattern matches terms loosely
+                    continue
                 try:
                     line = json.loads(event["message"])
                 except ValueError:

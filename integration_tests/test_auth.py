@@ -1,0 +1,144 @@
+"""Authentication and authorization at the API: bad tokens get 401 and store nothing; users
+read only their own notifications (403 otherwise); listing by priority is for admins only.
+
+Crafted tokens follow tests/sandbox/plugins/test_cognito_authorizer.py: the sandbox's pools sign
+with moto's published key, so an expired token can be signed with the pool's own key (only the
+expiry is wrong), and a forged one is the same claims signed with a key of our own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from harness.api import Api
+from harness.trace import Trace, Tracer
+from harness.users import User, UserFactory
+
+pytestmark = pytest.mark.sandbox
+
+UNAUTHORIZED = {"message": "Unauthorized"}
+
+
+def moto_pool_key() -> Any:
+    from joserfc.jwk import RSAKey
+    from moto.utilities.utils import load_resource
+
+    return RSAKey.import_key(load_resource("moto.cognitoidp.models", "resources/jwks-private.json"))
+
+
+def resign(token: str, key: Any, **changes: object) -> str:
+    """The token's claims (with `changes`) signed by `key`."""
+    from joserfc import jwt
+
+    claims = {**jwt.decode(token, moto_pool_key()).claims, **changes}
+    return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, key)
+
+
+@pytest.fixture
+def other_pool_token(client: Callable[..., Any], unique: Callable[[str], str]) -> Iterator[str]:
+    """An ID token of a user in another user pool (deleted afterwards)."""
+    cognito = client("cognito-idp")
+    pool_id = cognito.create_user_pool(PoolName=unique("other-pool"))["UserPool"]["Id"]
+    try:
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+        password = f"Pw-{secrets.token_urlsafe(12)}-9a"
+        cognito.admin_create_user(UserPoolId=pool_id, Username="mallory", MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(
+            UserPoolId=pool_id, Username="mallory", Password=password, Permanent=True
+        )
+        yield cognito.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "mallory", "PASSWORD": password},
+        )["AuthenticationResult"]["IdToken"]
+    finally:
+        with contextlib.suppress(Exception):
+            cognito.delete_user_pool(UserPoolId=pool_id)
+
+
+def bad_token(kind: str, user: User, request: pytest.FixtureRequest) -> str | None:
+    if kind == "missing":
+        return None
+    if kind == "malformed":
+        return "Bearer not.a.jwt"
+    if kind == "expired":
+        if request.getfixturevalue("target") != "sandbox":
+            pytest.skip("needs the pool's signing key (sandbox only)")
+        past = int(time.time()) - 60
+        return resign(user.id_token, moto_pool_key(), exp=past, iat=past - 3600)
+    if kind == "forged":
+        from joserfc.jwk import RSAKey
+
+        return resign(user.id_token, RSAKey.generate_key(2048))
+    if kind == "other-pool":
+        return request.getfixturevalue("other_pool_token")
+    raise ValueError(kind)
+
+
+@pytest.mark.lanes("high")
+@pytest.mark.parametrize("kind", ["missing", "malformed", "expired", "forged", "other-pool"])
+def test_bad_token_is_401_and_stores_nothing(
+    kind: str,
+    request: pytest.FixtureRequest,
+    api: Api,
+    users: UserFactory,
+    tracer: Tracer,
+    query_table: Callable[[str], list[dict]],
+) -> None:
+    user = users.create(name="auth")
+    recipient = f"auth-{kind}-{uuid.uuid4().hex[:10]}"
+    notification = {"user_id": recipient, "message": f"{kind} token", "priority": "high"}
+
+    response = api.send(bad_token(kind, user, request), notification)
+    assert (response.status, response.body) == (401, UNAUTHORIZED), str(response)
+    # The same read with that token is refused too.
+    read = api.get(f"/users/{recipient}/notifications", bad_token(kind, user, request))
+    assert (read.status, read.body) == (401, UNAUTHORIZED), str(read)
+
+    # Positive control: a valid token's notification for the same recipient goes through the
+    # same pipeline; once it is stored, the refused one would have been stored too.
+    control = api.send(user.id_token, {**notification, "message": "control"})
+    assert control.status == 202, str(control)
+    tracer.wait_for_delivery(Trace(control.body["id"], sent_at=control.sent_at), timeout=20)
+    stored = [(item["id"]["S"], item["message"]["S"]) for item in query_table(recipient)]
+    assert stored == [(control.body["id"], "control")], f"{kind}: stored {stored}"
+
+
+@pytest.mark.lanes("high")
+def test_reading_another_users_notifications_is_403(
+    api: Api, users: UserFactory, tracer: Tracer
+) -> None:
+    alice, bob = users.create(name="alice"), users.create(name="bob")
+    sent = api.send(
+        alice.id_token, {"user_id": bob.username, "message": "for bob", "priority": "high"}
+    )
+    assert sent.status == 202, str(sent)
+    notification_id = sent.body["id"]
+    tracer.wait_for_delivery(Trace(notification_id, sent_at=sent.sent_at), timeout=20)
+
+    # The sender is not the recipient: bob's list and bob's item are not hers to read.
+    for path in (f"/users/{bob.username}/notifications", f"/notifications/{notification_id}"):
+        response = api.get(path, alice.id_token)
+        assert response.status == 403, f"alice GET {path}: {response}"
+        assert "message" in response.body, str(response)
+        own = api.get(path, bob.id_token)
+        assert own.status == 200, f"bob GET {path}: {own}"
+    listed = api.get(f"/users/{bob.username}/notifications", bob.id_token).body["items"]
+    assert [item["id"] for item in listed] == [notification_id]
+
+
+@pytest.mark.lanes()
+def test_listing_by_priority_is_for_admins_only(api: Api, users: UserFactory) -> None:
+    user, admin = users.create(name="plain"), users.create(name="admin", admin=True)
+    response = api.get("/notifications?priority=high", user.id_token)
+    assert response.status == 403, str(response)
+    assert api.get("/notifications?priority=high", admin.id_token).status == 200

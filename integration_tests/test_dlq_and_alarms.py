@@ -1,0 +1,159 @@
+"""Poison messages: partial batch retries, dead-lettering, and the DLQ alarm's round trip.
+
+One batch per priority, sent straight to that priority's queue: two valid notifications around
+one body the processor rejects. The valid ones are stored once, delivered once and never seen
+again (only the failing record is reported back, so only it is retried); the poison one is
+received maxReceiveCount times, moves to the priority's DLQ, the DLQ alarm goes to ALARM and
+says so on the alerts topic; once the DLQ is drained, the alarm returns to OK and says that too.
+
+Both cases share one batch: every message dead-lettered into a priority's DLQ keeps its alarm
+in ALARM for the sandbox's whole evaluation window (3 periods), so a second dead-lettering test
+per priority would run after this one instead of beside it.
+
+Locks: `dlq-P` exclusively for the whole test (the alarm must change because of this poison, and
+return to OK when it is gone); `lane-P` shared while the poison is in P's queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from harness.alarms import Alarms, AlertSubscriber
+from harness.exclusive import Locks
+from harness.pipeline import ProcessorLogs, peek, poison_body, queue_counts, remove, topic_message
+from harness.trace import Trace, Tracer
+from harness.waiting import eventually
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.disruptive]
+
+PRIORITIES = ("high", "medium", "low")
+INVALID = "notification.invalid"  # the processor's line for a record it rejects
+DUPLICATE = "notification.duplicate"
+
+
+def wait_for_dead_letter(
+    sqs: Any,
+    queue: dict[str, str],
+    marker: str,
+    poison_id: str,
+    logs: ProcessorLogs,
+    since: float,
+    timeout: float,
+) -> None:
+    def describe() -> str:
+        return (
+            f"poison {poison_id} not in {queue['dlq_url']}; processor lines: "
+            f"{logs.kinds(poison_id, since)}; queue {queue_counts(sqs, queue['queue_url'])}, "
+            f"DLQ {queue_counts(sqs, queue['dlq_url'])}"
+        )
+
+    eventually(
+        lambda: peek(sqs, queue["dlq_url"], marker, rounds=1),
+        timeout=timeout,
+        interval=0.5,
+        describe=describe,
+    )
+
+
+def rejections(logs: ProcessorLogs, poison_id: str, since: float, receives: int) -> list[dict]:
+    """The processor's `notification.invalid` lines for the poison, once all are there."""
+    lines = eventually(
+        lambda: len(found := logs.lines(poison_id, since, kind=INVALID)) >= receives and found,
+        timeout=10,
+        describe=lambda: f"processor lines for {poison_id}: {logs.kinds(poison_id, since)}",
+    )
+    assert len(lines) == receives, (
+        f"the poison should be received (and rejected) exactly {receives} times: "
+        f"{[(line['_timestamp'], line.get('function_request_id')) for line in lines]}"
+    )
+    return lines
+
+
+def assert_delivered_once(tracer: Tracer, traces: list[Trace], since: float) -> None:
+    for trace in traces:
+        tracer.collect(trace)
+        duplicates = tracer.delivery_lines(trace.notification_id, since, kind=DUPLICATE)
+        assert len(trace.delivery_lines) == 1 and not duplicates, (
+            f"a batch mate of the poison was redelivered ({len(duplicates)} duplicate line(s)): "
+            f"only failed records may be retried\n{trace.describe()}"
+        )
+
+
+def assert_same_invocation(first_rejection: dict, traces: list[Trace]) -> None:
+    """The poison's first receive came in one invocation with its batch mates."""
+    invocations = {trace.delivery_lines[0].get("function_request_id") for trace in traces}
+    seen = first_rejection.get("function_request_id")
+    assert seen in invocations, (
+        f"poison first seen in invocation {seen}, its batch mates in {invocations}: "
+        "not one batch, so the partial batch response was not exercised"
+    )
+
+
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_poison_is_retried_dead_lettered_and_alarmed_while_its_batch_mates_are_stored_once(
+    priority: str,
+    stack: dict[str, Any],
+    sqs: Any,
+    client: Callable[..., Any],
+    tracer: Tracer,
+    processor_logs: ProcessorLogs,
+    alarms: Alarms,
+    alert_subscriber: Callable[[], AlertSubscriber],
+    locks: Locks,
+    redrive: dict[str, dict[str, int]],
+) -> None:
+    queue = stack["queues"][priority]
+    alarm = stack["alarm_names"]["priorities"][priority]["dlq_depth"]
+    period = alarms.describe(alarm)["Period"]
+    receives = redrive[priority]["max_receive_count"]
+    retry_time = receives * redrive[priority]["visibility_timeout"]
+    batch_size = client("lambda").get_event_source_mapping(
+        UUID=stack["event_source_mapping_uuids"][priority]
+    )["BatchSize"]
+    marker = f"poison-{uuid.uuid4().hex}"
+    user_id = f"dlq-{uuid.uuid4().hex[:10]}"
+    good = [topic_message(priority, user_id, f"batch mate {n}") for n in range(2)]
+    entries = [
+        {"Id": "good0", "MessageBody": json.dumps(good[0])},
+        {"Id": "poison", "MessageBody": poison_body(marker)},
+        {"Id": "good1", "MessageBody": json.dumps(good[1])},
+    ]
+
+    with locks.hold(exclusive=[f"dlq-{priority}"], shared=[f"lane-{priority}"]) as held:
+        try:
+            subscriber = alert_subscriber()
+            alarms.wait_until_not(alarm, "ALARM", timeout=4 * period + 10)
+            sent_at = time.time()
+            result = sqs.send_message_batch(QueueUrl=queue["queue_url"], Entries=entries)
+            assert not result.get("Failed"), result
+            poison_id = next(m["MessageId"] for m in result["Successful"] if m["Id"] == "poison")
+
+            traces = [Trace(g["id"], sent_at=sent_at) for g in good]
+            for trace in traces:
+                tracer.wait_for_delivery(trace, timeout=20)
+            wait_for_dead_letter(
+                sqs, queue, marker, poison_id, processor_logs, sent_at, retry_time + 15
+            )
+            held.release(f"lane-{priority}")  # the poison has left P's queue
+
+            rejected = rejections(processor_logs, poison_id, sent_at, receives)
+            assert_delivered_once(tracer, traces, sent_at)
+            if batch_size > 1:
+                assert_same_invocation(rejected[0], traces)
+
+            alarms.wait_for_state(alarm, "ALARM", timeout=2 * period + 5, since=sent_at)
+            subscriber.wait_for(alarm, "ALARM", timeout=10, since=sent_at)
+
+            # Drained: OK once the evaluation window holds no breaching datapoint.
+            drained_at = time.time()
+            assert remove(sqs, queue["dlq_url"], marker) == 1
+            alarms.wait_for_state(alarm, "OK", timeout=4 * period + 10, since=drained_at)
+            subscriber.wait_for(alarm, "OK", timeout=10, since=drained_at)
+        finally:
+            remove(sqs, queue["dlq_url"], marker, timeout=2)
