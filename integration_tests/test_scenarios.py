@@ -33,8 +33,7 @@ def test_scenario(
     api: Api,
     users: UserFactory,
     tracer: Tracer,
-    target: str,
 ) -> None:
-    view = StackView.from_outputs(stack, api, tracer, sandbox=target == "sandbox")
+    view = StackView.from_outputs(stack, api, tracer)
     outcome = run(scenario, priority, view, users)
     assert outcome.ok, f"{scenario.name} [{priority}]: {outcome.failure}"

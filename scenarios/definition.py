@@ -86,7 +86,6 @@ class Case:
     oversize: bool
     status: int
     errors: dict[str, str]  # field → code, exactly
-    sandbox_gap: str | None  # why the sandbox answers differently (status still checked there)
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,6 @@ def _case(data: object, names: _Names, where: str) -> Case:
         oversize=oversize,
         status=f.get("status", int, 413 if oversize else 400),
         errors=f.get("errors", dict),
-        sandbox_gap=f.get("sandbox_gap", str, None),
     )
     f.done()
     if not case.errors or not all(isinstance(v, str) for v in case.errors.values()):

@@ -121,8 +121,6 @@ def summary(results: dict[str, list[Outcome]], seconds: float) -> str:
         if hops:
             cells = "".join(_median_max([h[k] for h in hops]) for k in HOPS)
             lines.append(f"    {priority:<7} n={len(hops)}".ljust(27) + cells)
-    gaps = sorted({gap for o in runs for gap in o.gaps})
-    lines += [paint("33", f"  ⚠ sandbox gap, status checked only: {gap}") for gap in gaps]
     lines += [f"  {paint('31', '✗')} {name}: make demo SCENARIO={name}" for name in failed]
     return "\n".join(lines)
 
