@@ -125,22 +125,23 @@ def test_poison_is_retried_dead_lettered_and_alarmed_while_its_batch_mates_are_s
         {"Id": "good1", "MessageBody": json.dumps(good[1])},
     ]
 
-    with locks.hold(exclusive=[f"dlq-{priority}"], shared=[f"lane-{priority}"]) as held:
+    with locks.hold(exclusive=[f"dlq-{priority}"]):
         try:
             subscriber = alert_subscriber()
             alarms.wait_until_not(alarm, "ALARM", timeout=4 * period + 10)
-            sent_at = time.time()
-            result = sqs.send_message_batch(QueueUrl=queue["queue_url"], Entries=entries)
-            assert not result.get("Failed"), result
-            poison_id = next(m["MessageId"] for m in result["Successful"] if m["Id"] == "poison")
-
-            traces = [Trace(g["id"], sent_at=sent_at) for g in good]
-            for trace in traces:
-                tracer.wait_for_delivery(trace, timeout=20)
-            wait_for_dead_letter(
-                sqs, queue, marker, poison_id, processor_logs, sent_at, retry_time + 15
-            )
-            held.release(f"lane-{priority}")  # the poison has left P's queue
+            with locks.hold(shared=[f"lane-{priority}"]):  # while the poison is in P's queue
+                sent_at = time.time()
+                result = sqs.send_message_batch(QueueUrl=queue["queue_url"], Entries=entries)
+                assert not result.get("Failed"), result
+                poison_id = next(
+                    m["MessageId"] for m in result["Successful"] if m["Id"] == "poison"
+                )
+                traces = [Trace(g["id"], sent_at=sent_at) for g in good]
+                for trace in traces:
+                    tracer.wait_for_delivery(trace, timeout=20)
+                wait_for_dead_letter(
+                    sqs, queue, marker, poison_id, processor_logs, sent_at, retry_time + 15
+                )
 
             rejected = rejections(processor_logs, poison_id, sent_at, receives)
             assert_delivered_once(tracer, traces, sent_at)
