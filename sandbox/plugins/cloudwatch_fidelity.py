@@ -15,8 +15,18 @@ Relies on these internals of localstack-core 2026.3.0 (re-check them on upgrade)
 - `localstack.utils.cloudwatch.cloudwatch_util.publish_sqs_metric_batch`;
 - `localstack.services.logs.provider.LogsProvider.put_log_events` (every PutLogEvents, including
   the Lambda service's own push of function logs through LocalStack's internal client);
+- `localstack.services.cloudwatch.alarm_scheduler`: `collect_metric_data` (returns the values of
+  EvaluationPeriods + 2 periods, oldest first) and `is_threshold_exceeded` (counts breaching
+  values), both called by `calculate_alarm_state`;
 - `localstack.utils.patch.patch`. The patches must be applied before the SQS and Logs providers
   are instantiated (their dispatch tables bind methods then): hence a start-up hook.
+
+Alarm evaluation, as on AWS: an alarm judges the most recent EvaluationPeriods datapoints only.
+LocalStack fetches two extra periods (AWS does too, to look back past missing data) but then
+counts breaching values among all of them, so an alarm with one evaluation period stays in
+ALARM for up to three periods after its metric recovered. With TreatMissingData breaching or
+notBreaching, missing periods inside the window count as such, so only the window is kept;
+with missing/ignore, the newest EvaluationPeriods datapoints found in the lookback are judged.
 """
 
 from __future__ import annotations
@@ -147,9 +157,31 @@ def _put_emf_metrics(account_id: str, region: str, events: Iterable[dict[str, An
                 LOG.info("EMF: could not put metrics to namespace %s: %s", namespace, e)
 
 
+def evaluation_window(values_oldest_first: list[float | None], alarm: dict[str, Any]) -> list:
+    """The datapoints an alarm judges, from LocalStack's longer lookback (oldest first)."""
+    if alarm.get("TreatMissingData", "missing") in ("breaching", "notBreaching"):
+        return values_oldest_first[-alarm["EvaluationPeriods"] :]
+    return values_oldest_first
+
+
+def _patch_alarm_evaluation() -> None:
+    from localstack.services.cloudwatch import alarm_scheduler
+    from localstack.utils.patch import patch
+
+    @patch(alarm_scheduler.collect_metric_data)
+    def _window(fn: Any, alarm_details: Any, client: Any) -> list:
+        return evaluation_window(fn(alarm_details, client), alarm_details)
+
+    @patch(alarm_scheduler.is_threshold_exceeded)
+    def _newest_only(fn: Any, metric_values: list, alarm_details: Any) -> bool:
+        # `calculate_alarm_state` passes the datapoints newest first.
+        return fn(metric_values[: alarm_details["EvaluationPeriods"]], alarm_details)
+
+
 @hooks.on_infra_start(priority=50)
 def apply_cloudwatch_fidelity() -> None:
-    """Patch the SQS metric reporter and Logs' PutLogEvents (see the module docstring)."""
+    """Patch the SQS metric reporter, Logs' PutLogEvents and alarm evaluation (see above)."""
+    _patch_alarm_evaluation()
     from localstack.services.logs.provider import LogsProvider
     from localstack.services.sqs.provider import CloudwatchPublishWorker
     from localstack.utils.bootstrap import is_api_enabled

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness.waiting import eventually
-from sandbox.plugins.cloudwatch_fidelity import emf_metric_data
+from sandbox.plugins.cloudwatch_fidelity import emf_metric_data, evaluation_window
 
 
 def _emf_line(namespace: str, **root: object) -> str:
@@ -196,3 +196,55 @@ def test_alarm_on_sqs_metric_goes_to_alarm(aws, unique, metric: str) -> None:
     # Report interval 2 s + one 10 s evaluation period, with slack for a loaded machine.
     eventually(lambda: state() == "ALARM", timeout=45, interval=0.5, describe=state)
     cloudwatch.delete_alarms(AlarmNames=[alarm])
+
+
+def test_an_alarm_judges_only_its_evaluation_periods() -> None:
+    alarm = {"EvaluationPeriods": 1, "TreatMissingData": "notBreaching"}
+    # LocalStack looks back EvaluationPeriods + 2 periods (oldest first).
+    assert evaluation_window([5.0, None, 0.0], alarm) == [0.0]
+    assert evaluation_window([5.0, 0.0, None], alarm) == [None]
+    assert evaluation_window([5.0, None, 0.0], {**alarm, "EvaluationPeriods": 2}) == [None, 0.0]
+    # With missing data ignored, AWS looks back for datapoints: the whole lookback stays.
+    assert evaluation_window([5.0, None, None], {**alarm, "TreatMissingData": "missing"}) == [
+        5.0,
+        None,
+        None,
+    ]
+
+
+@pytest.mark.sandbox
+def test_a_breach_older_than_the_evaluation_period_does_not_alarm(aws, unique) -> None:
+    """On AWS a one-period alarm ignores a breach two periods back; stock LocalStack alarmed."""
+    cloudwatch = aws("cloudwatch")
+    namespace, alarm = unique("Fidelity"), unique("alarm")
+    now = datetime.now(UTC)
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": "Depth", "Value": 5, "Timestamp": now - timedelta(seconds=15)},
+            {"MetricName": "Depth", "Value": 0, "Timestamp": now},
+        ],
+    )
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace=namespace,
+        MetricName="Depth",
+        Statistic="Maximum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+
+    def state() -> str:
+        return cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+
+    try:
+        first = eventually(
+            lambda: state() if state() != "INSUFFICIENT_DATA" else None, timeout=30, interval=0.5
+        )
+        history = cloudwatch.describe_alarm_history(AlarmName=alarm)["AlarmHistoryItems"]
+        assert first == "OK", history
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=[alarm])
