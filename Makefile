@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-WORKERS ?= 4
+WORKERS ?= 6
 
 .PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit
 

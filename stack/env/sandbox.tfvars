@@ -14,7 +14,7 @@ functions = {
 
 # Short settings so the failure suites (integration_tests/) see retries, dead-lettering and
 # alarms within seconds: a poison message reaches its DLQ after max_receive_count x the
-# visibility timeout (3 x 6 s), and the age SLOs are a few seconds (a paused mapping trips them).
+# visibility timeout (2 x 6 s), and the age SLOs are a few seconds (a paused mapping trips them).
 priorities = {
   high   = { batch_size = 1, batching_window_seconds = 0, maximum_concurrency = 4, age_of_oldest_slo_seconds = 3 }
   medium = { batch_size = 10, batching_window_seconds = 1, maximum_concurrency = 3, age_of_oldest_slo_seconds = 4 }
@@ -22,7 +22,7 @@ priorities = {
 }
 
 queue_visibility_timeout_seconds = 6 # 6 x processor timeout
-max_receive_count                = 3
+max_receive_count                = 2
 
 log_retention_days       = 1
 kms_deletion_window_days = 7
