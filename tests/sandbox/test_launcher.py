@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.lambdas import create_function
 from sandbox import launcher
 from sandbox.config import SandboxConfig
 from sandbox.processes import instance_pids, is_alive
@@ -133,22 +134,9 @@ def test_reset_wipes_state_and_restarts(own_sandbox: SandboxConfig, aws_for) -> 
 
 
 def test_down_also_ends_every_lambda_process(own_sandbox: SandboxConfig, aws_for) -> None:
-    import io
-    import zipfile
-
     assert cli(own_sandbox, "up").returncode == 0
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
     lam = aws_for(own_sandbox, "lambda")
-    lam.create_function(
-        FunctionName="warm",
-        Runtime="python3.13",
-        Handler="app.handler",
-        Role="arn:aws:iam::000000000000:role/lambda",
-        Code={"ZipFile": buffer.getvalue()},
-    )
-    lam.get_waiter("function_active_v2").wait(FunctionName="warm")
+    create_function(lam, "warm", "def handler(event, context):\n    return {'ok': True}\n")
     assert lam.invoke(FunctionName="warm")["StatusCode"] == 200
     current = launcher.running(own_sandbox)
     assert len(instance_pids(current.instance_id)) >= 2  # LocalStack + a warm environment

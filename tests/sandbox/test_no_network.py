@@ -7,17 +7,14 @@ notification system uses; to cover a new one, add a function to WORKLOADS.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
 import subprocess
 import sys
-import textwrap
 import urllib.error
 import urllib.request
 import uuid
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
+from harness.lambdas import create_function
 from harness.waiting import eventually
 from sandbox import launcher
 from sandbox.config import SandboxConfig
@@ -148,21 +146,8 @@ def cognito_workload(aws: Client, name: str) -> dict[str, str]:
 
 def make_function(aws: Client, name: str, code: str, **overrides: Any) -> str:
     """An Active python3.13 function with `code` as app.py; its ARN."""
-    iam, lam = aws("iam"), aws("lambda")
-    role = iam.create_role(RoleName=f"{name}-fn", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("app.py", textwrap.dedent(code))
-    arn = lam.create_function(
-        FunctionName=name,
-        Runtime="python3.13",
-        Role=role["Arn"],
-        Handler="app.handler",
-        Code={"ZipFile": archive.getvalue()},
-        **overrides,
-    )["FunctionArn"]
-    lam.get_waiter("function_active_v2").wait(FunctionName=name)
-    return arn
+    role = aws("iam").create_role(RoleName=f"{name}-fn", AssumeRolePolicyDocument=ROLE_POLICY)
+    return create_function(aws("lambda"), name, code, Role=role["Role"]["Arn"], **overrides)
 
 
 def invoke(aws: Client, name: str, event: object) -> Any:

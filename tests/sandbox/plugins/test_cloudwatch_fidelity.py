@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import io
 import json
 import time
-import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harness.lambdas import create_function
 from harness.waiting import eventually
 from sandbox.plugins.cloudwatch_fidelity import emf_metric_data, evaluation_window
 
@@ -125,25 +123,10 @@ def handler(event, context):
 
 @pytest.mark.sandbox
 def test_emf_printed_by_a_lambda_function_becomes_a_metric(aws, unique) -> None:
-    if importlib.util.find_spec("sandbox.plugins.lambda_executor") is None:
-        pytest.skip("no Lambda executor plugin in this checkout")
     iam, lam, cloudwatch = aws("iam"), aws("lambda"), aws("cloudwatch")
     name, namespace = unique("emf-fn"), unique("EmfFn")
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as z:
-        z.writestr("app.py", EMF_FUNCTION)
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.13",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
-    eventually(
-        lambda: lam.get_function(FunctionName=name)["Configuration"]["State"] == "Active",
-        timeout=30,
-    )
+    create_function(lam, name, EMF_FUNCTION, Role=role)
     assert "FunctionError" not in lam.invoke(
         FunctionName=name, Payload=json.dumps({"ns": namespace})
     )

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
-import textwrap
 import time
 import urllib.error
 import urllib.request
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from moto.utilities.utils import load_resource
 
+from harness.lambdas import create_function
 from sandbox.config import SandboxConfig
 
 pytestmark = pytest.mark.sandbox
@@ -210,18 +208,8 @@ ECHO_AUTHORIZER = """
 
 def test_claims_reach_an_aws_proxy_lambda(aws, sandbox, pool, cognito) -> None:
     lam = aws("lambda")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", textwrap.dedent(ECHO_AUTHORIZER))
     name = f"fn-{uuid.uuid4().hex[:8]}"
-    function_arn = lam.create_function(
-        FunctionName=name,
-        Runtime="python3.13",
-        Role="arn:aws:iam::000000000000:role/lambda",
-        Handler="app.handler",
-        Code={"ZipFile": buffer.getvalue()},
-    )["FunctionArn"]
-    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    function_arn = create_function(lam, name, ECHO_AUTHORIZER)
     apigw = aws("apigateway")
     api = new_api(apigw, sandbox, pool)
     uri = (

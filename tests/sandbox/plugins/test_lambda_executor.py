@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import json
 import os
-import textwrap
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
 
 import boto3
@@ -17,6 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from harness.lambdas import zip_of
 from harness.waiting import eventually
 from sandbox.config import SandboxConfig
 from sandbox.processes import is_alive
@@ -25,14 +23,6 @@ pytestmark = pytest.mark.sandbox
 
 ROLE = "arn:aws:iam::000000000000:role/lambda"
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, read_timeout=30)
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, textwrap.dedent(text))
-    return buffer.getvalue()
 
 
 @pytest.fixture
