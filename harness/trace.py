@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from harness.pipeline import ProcessorLogs
 from harness.waiting import eventually
 
 
@@ -94,27 +95,10 @@ class Tracer:
         self, notification_id: str, since: float, kind: str = "notification.delivered"
     ) -> list[dict[str, Any]]:
         """The processor's JSON log lines of `kind` for this id (oldest first)."""
-        lines = []
-        kwargs: dict[str, Any] = {
-            "logGroupName": self.processor_log_group,
-            "startTime": int((since - 5) * 1000),
-            "filterPattern": f'"{notification_id}"',
-        }
-        while True:
-            try:
-                page = self.logs.filter_log_events(**kwargs)
-            except self.logs.exceptions.ResourceNotFoundException:
-                return []
-            for event in page.get("events", []):
-                try:
-                    line = json.loads(event["message"])
-                except ValueError:
-                    continue
-                if line.get("message") == kind and line.get("id") == notification_id:
-                    lines.append({**line, "_timestamp": event["timestamp"] / 1000})
-            if not page.get("nextToken"):
-                return lines
-            kwargs["nextToken"] = page["nextToken"]
+        lines = ProcessorLogs(self.logs, self.processor_log_group).lines(
+            notification_id, since, kind
+        )
+        return [line for line in lines if line.get("id") == notification_id]
 
     def collect(self, trace: Trace) -> Trace:
         since = trace.sent_at or 0

@@ -9,7 +9,6 @@ reuses its environment; SQS pickup is SendMessage → the handler's own clock at
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import socket
 import statistics
@@ -17,18 +16,17 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import boto3
-
+from harness.aws import sandbox_client
+from harness.lambdas import create_function
 from harness.waiting import eventually
 from sandbox import launcher
 from sandbox.config import SandboxConfig
 
-ROLE = "arn:aws:iam::000000000000:role/lambda"
-HANDLER = b"""
+HANDLER = """
 import json, time
 def handler(event, context):
     received = time.time()
@@ -78,29 +76,11 @@ class Run:
         self.config = SandboxConfig(port=free_port(), home=home)
         self.figures: dict[str, float] = {}
 
-    def client(self, service: str) -> object:
-        return boto3.client(
-            service,
-            endpoint_url=self.config.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+    def client(self, service: str) -> Any:
+        return sandbox_client(self.config, service)
 
     def function(self, name: str) -> str:
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as z:
-            z.writestr("app.py", HANDLER)
-        lam = self.client("lambda")
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.13",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": archive.getvalue()},
-            Timeout=5,
-        )
-        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+        create_function(self.client("lambda"), name, HANDLER, Timeout=5)
         return name
 
     def startup(self) -> None:

@@ -9,11 +9,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from harness.aws import sandbox_client
 from harness.lambdas import zip_of
 from harness.waiting import eventually
 from sandbox.config import SandboxConfig
@@ -28,10 +28,7 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1}, read_timeout=30)
 @pytest.fixture
 def lam(sandbox: SandboxConfig) -> object:
     """A Lambda client that does not retry throttles (boto3 would hide TooManyRequests)."""
-    session = boto3.session.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-    )
-    return session.client("lambda", endpoint_url=sandbox.endpoint, config=NO_RETRIES)
+    return sandbox_client(sandbox, "lambda", config=NO_RETRIES)
 
 
 @pytest.fixture
