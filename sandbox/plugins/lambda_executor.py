@@ -98,6 +98,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         self._lock = threading.Lock()
         self._stopped = False
         self._folder = sandbox_lambda_dir() / "environments" / id
+        self._spool = self._folder / "invocation.log"
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
@@ -112,6 +113,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             "LAMBDA_RUNTIME_DIR": str(runtime_dir()),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.function_version.config.runtime}",
             "TMPDIR": str(self._folder / "tmp"),
+            # What the running invocation logged so far, kept if the process dies (bootstrap).
+            "SANDBOX_LOG_SPOOL": str(self._spool),
             # Last, so that a function's own proxy settings cannot take it out of the trap.
             **forwarded_env(),
         }
@@ -197,6 +200,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
                 process.exit_description(),
                 (time.monotonic() - started) * 1000,
                 config.memory_size,
+                self._spooled_logs(request_id),
             )
             return InvocationResult(request_id, outcome.payload, is_error=True, logs=outcome.logs)
         return InvocationResult(
@@ -205,6 +209,14 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             is_error=not message["ok"],
             logs=message["logs"],
         )
+
+    def _spooled_logs(self, request_id: str) -> str:
+        """The dead invocation's logs from the spool file (empty when it never started)."""
+        try:
+            text = self._spool.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text if f"START RequestId: {request_id} " in text else ""
 
     def _needs_respawn(self) -> bool:
         with self._lock:

@@ -13,6 +13,9 @@ Protocol with the executor (sandbox.plugins.lambda_executor), one JSON object pe
   {"type": "partial", "logs"} with what the current invocation logged so far.
 fd 0/1 are then moved away from the function, whose stdout/stderr are captured per invocation
 (Python-level writes; output of subprocesses and C code goes to the environment's log file).
+Each captured write is also appended at once to the spool file $SANDBOX_LOG_SPOOL (emptied at
+every invoke), so that what a function logged before its process died (os._exit, a signal)
+reaches CloudWatch Logs as it does on AWS.
 
 Under the sandbox's network trap, $NETGUARD_HOOK names the trap's audit hook (a sitecustomize
 that `-I -S` would skip); it is loaded by path before anything else runs, so nothing of the
@@ -47,18 +50,33 @@ os.dup2(_devnull, 0)
 os.dup2(2, 1)  # stray fd-level output joins stderr in the environment's log file
 
 
+def open_spool():
+    path = os.environ.pop("SANDBOX_LOG_SPOOL", "")
+    if not path:
+        return None
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+
+
 class Capture:
     """What the function writes through sys.stdout/sys.stderr, kept until the invoke ends."""
 
     encoding = "utf-8"
     errors = "replace"
 
-    def __init__(self):
+    def __init__(self, spool):
         self.parts = []
+        self.spool = spool
 
     def write(self, text):
         self.parts.append(text)
+        if self.spool is not None:
+            os.write(self.spool, text.encode("utf-8", "replace"))
         return len(text)
+
+    def restart_spool(self, head):
+        if self.spool is not None:
+            os.ftruncate(self.spool, 0)
+            os.write(self.spool, head.encode("utf-8", "replace"))
 
     def writelines(self, lines):
         for line in lines:
@@ -76,7 +94,7 @@ class Capture:
         return text
 
 
-CAPTURE = Capture()
+CAPTURE = Capture(open_spool())
 sys.stdout = sys.stderr = CAPTURE
 REQUEST = {"id": ""}  # the current request id, for the logging filter and the SIGUSR1 dump
 
@@ -214,6 +232,7 @@ def invoke(handler, missing, request, init_ms, init_logs):
     version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     head = f"{init_logs}START RequestId: {request_id} Version: {version}\n"
     REQUEST["head"] = head
+    CAPTURE.restart_spool(head)
     started = time.monotonic()
     payload, error = "null", None
     if missing is not None:

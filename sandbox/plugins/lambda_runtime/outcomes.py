@@ -59,12 +59,23 @@ def timed_out(
 
 
 def exited(
-    request_id: str, version: str, description: str, duration_ms: float, memory_size: int
+    request_id: str,
+    version: str,
+    description: str,
+    duration_ms: float,
+    memory_size: int,
+    partial_logs: str = "",
 ) -> Outcome:
-    """The process died during an invoke (os._exit, a signal, a crash in C code)."""
+    """The process died during an invoke (os._exit, a signal, a crash in C code).
+
+    `partial_logs`: what the invocation logged before it died (from START on), kept as on AWS.
+    """
     message = f"RequestId: {request_id} Error: Runtime exited with error: {description}"
     status = "Status: error\tError Type: Runtime.ExitError"
-    logs = _start(request_id, version) + message + "\n"
+    logs = partial_logs or _start(request_id, version)
+    if not logs.endswith("\n"):
+        logs += "\n"
+    logs += message + "\n"
     logs += _report(request_id, duration_ms, memory_size, 0, status)
     error = {"errorType": "Runtime.ExitError", "errorMessage": message}
     return Outcome(json.dumps(error).encode(), logs)

@@ -261,6 +261,35 @@ def test_timeout_kills_the_process_and_the_next_invoke_works(lam, aws, make_func
     assert "Task timed out after 1.00 seconds" in logs
 
 
+def test_a_crashed_process_keeps_what_it_logged_and_the_next_invoke_works(
+    lam, aws, make_function
+):
+    code = {
+        "app.py": """
+            import os
+            def handler(event, context):
+                print("before the crash in", os.getpid())
+                if event.get("crash"):
+                    os._exit(3)
+                return os.getpid()
+        """
+    }
+    name = make_function(code)
+    _, first_pid = invoke(lam, name)
+    response, body = invoke(lam, name, {"crash": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ExitError"
+    request_id = response["ResponseMetadata"]["RequestId"]
+    response, second_pid = invoke(lam, name)
+    assert "FunctionError" not in response and second_pid != first_pid
+    logs = eventually(
+        lambda: (t := log_text(aws, name)) and "Runtime.ExitError" in t and t, timeout=15
+    )
+    crashed = logs[logs.index(f"START RequestId: {request_id}") :]
+    assert f"before the crash in {first_pid}" in crashed  # logged before os._exit: kept
+    assert crashed.index("before the crash") < crashed.index("Runtime exited with error")
+
+
 def test_start_end_report_and_function_output_reach_cloudwatch_logs(lam, aws, make_function):
     code = {
         "app.py": """
