@@ -1,17 +1,27 @@
 """Lambda handler of the three priority queues (handler `processor.app.handler`).
 
-Powertools' BatchProcessor returns a partial batch response, so a bad record (invalid JSON,
-failed validation, a store error) fails alone and only it is retried, then dead-lettered.
-The event source mapping must enable `ReportBatchItemFailures`.
+Per record: store once, deliver, record the delivery (docs/contract.md, "Delivery"):
+
+    put_once ─▶ (new, or stored but not yet delivered) ─▶ deliver ─▶ mark_delivered
+             └▶ (already delivered) ─▶ `notification.duplicate`, nothing else
+
+so a redelivered message completes whatever its first attempt did not, whichever step died.
+A body that can never be a notification is dead-lettered at once with its reason
+(processor/dead_letters.py); any other failure fails only its record (Powertools'
+BatchProcessor returns a partial batch response; the mapping needs ReportBatchItemFailures),
+and SQS retries it, then moves it to the DLQ after maxReceiveCount receives.
+
+A batch that runs short of time stops before the next record and reports the rest as failed
+(retried later), instead of being killed in the middle of one.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
@@ -24,21 +34,33 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from notifications.errors import RequestError
 from notifications.keys import DEFAULT_SHARDS
-from notifications.timestamps import now
+from notifications.timestamps import format_timestamp, now
 from notifications.validation import parse_topic_message
-from processor.delivery import DeliveryMetrics, latency_ms, log_delivered, source_queue
+from processor.dead_letters import DeadLetters, queue_name
+from processor.delivery import Delivery
 from processor.store import NotificationStore
+
+#: Time kept back for one more record: a store, a delivery and a mark, with one slow retry.
+RECORD_RESERVE_MS: Final = 2000
 
 logger = Logger()
 batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+class OutOfTime(Exception):
+    """Raised for the records a batch had no time left for: they are retried, not lost."""
+
+
 @dataclass
 class Settings:
     store: NotificationStore
+    delivery: Delivery
+    dead_letters: DeadLetters
     shards: int
     retention_days: int
     clock: Callable[[], datetime] = now
+    reserve_ms: int = RECORD_RESERVE_MS
+    remaining_ms: Callable[[], int] = field(default=lambda: 1 << 30)
 
 
 _settings: Settings | None = None
@@ -50,44 +72,59 @@ def settings() -> Settings:
     if _settings is None:
         _settings = Settings(
             store=NotificationStore(os.environ["TABLE_NAME"]),
+            delivery=Delivery(logger, os.environ.get("DELIVERIES_TOPIC_ARN")),
+            dead_letters=DeadLetters(),
             shards=int(os.environ.get("PRIORITY_SHARDS", DEFAULT_SHARDS)),
             retention_days=int(os.environ.get("RETENTION_DAYS", "30")),
         )
     return _settings
 
 
-def process(record: SQSRecord, metrics: DeliveryMetrics) -> None:
-    """Store one record's notification once and deliver it; raise to fail the record."""
+def dead_letter(record: SQSRecord, error: RequestError) -> None:
+    errors = error.body().get("errors", [])
+    moved_to = settings().dead_letters.send(
+        source_queue_arn=record.event_source_arn,
+        message_id=record.message_id,
+        body=record.body,
+        reason="invalid_message",
+        errors=errors,
+    )
+    logger.warning(
+        "notification.invalid",
+        extra={"message_id": record.message_id, "errors": errors, "dead_letter_id": moved_to},
+    )
+
+
+def process(record: SQSRecord) -> None:
+    """Store, deliver and mark one record's notification; raise to fail the record."""
     config = settings()
+    if config.remaining_ms() < config.reserve_ms:
+        raise OutOfTime(f"{config.remaining_ms()} ms left, {config.reserve_ms} ms needed")
     try:
         notification = parse_topic_message(record.body)
     except RequestError as error:
-        logger.warning(
-            "notification.invalid",
-            extra={"message_id": record.message_id, "errors": error.body().get("errors", [])},
-        )
-        raise
-    stored_at = config.clock()
+        dead_letter(record, error)
+        return
     item = notification.to_item(
-        stored_at=stored_at, shards=config.shards, retention_days=config.retention_days
+        stored_at=config.clock(), shards=config.shards, retention_days=config.retention_days
     )
     if not config.store.put_once(item):
-        logger.info("notification.duplicate", extra={"id": notification.id})
-        return
-    latency = latency_ms(notification, stored_at)
-    log_delivered(logger, notification, source_queue(record.event_source_arn), latency)
-    metrics.record(notification.priority, latency)
+        if config.store.is_delivered(notification.id):
+            logger.info("notification.duplicate", extra={"id": notification.id})
+            return
+        logger.info("notification.resumed", extra={"id": notification.id})
+    delivered_at = config.clock()
+    config.delivery.deliver(notification, queue_name(record.event_source_arn), delivered_at)
+    config.store.mark_delivered(notification.id, format_timestamp(delivered_at))
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    metrics = DeliveryMetrics()
-    try:
-        return process_partial_response(
-            event=event,
-            record_handler=lambda record: process(record, metrics),
-            processor=batch,
-            context=context,
-        )
-    finally:
-        metrics.flush()
+    config = settings()
+    config.remaining_ms = context.get_remaining_time_in_millis
+    result = process_partial_response(
+        event=event, record_handler=process, processor=batch, context=context
+    )
+    if failures := result.get("batchItemFailures"):
+        logger.warning("batch.partial_failure", extra={"failed": len(failures)})
+    return result

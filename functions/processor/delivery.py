@@ -1,15 +1,17 @@
-"""The simulated delivery: one structured log line and the EMF metrics, per priority.
+"""The delivery of one notification: its channels, its log line and its metrics, together.
 
-Metrics are aggregated per batch and flushed as one EMF document per priority whose only
-dimension is `priority` (no `service` dimension), as docs/contract.md names them.
+Channels, in order: the deliveries topic (optional; `DELIVERIES_TOPIC_ARN`), whose subscribers
+are the users' e-mail addresses (one subscription per address, filtered on `user_id`), then the
+`notification.delivered` log line. The metrics are emitted with each delivery as one EMF
+document (only dimension `priority`), never batched: a function killed later loses nothing
+already delivered from the dashboard.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -18,12 +20,7 @@ from notifications.model import Notification
 
 DELIVERED: Final = "NotificationsDelivered"
 LATENCY: Final = "EndToEndLatency"
-MAX_VALUES_PER_DOCUMENT: Final = 100  # EMF's limit of values per metric
-
-
-def source_queue(event_source_arn: str) -> str:
-    """The queue name at the end of `arn:aws:sqs:<region>:<account>:<name>`."""
-    return event_source_arn.rsplit(":", 1)[-1]
+DELIVERED_LINE: Final = "notification.delivered"
 
 
 def latency_ms(notification: Notification, delivered_at: datetime) -> int:
@@ -31,37 +28,62 @@ def latency_ms(notification: Notification, delivered_at: datetime) -> int:
     return max(0, round((delivered_at - notification.accepted()).total_seconds() * 1000))
 
 
-def log_delivered(logger: Logger, notification: Notification, queue: str, latency: int) -> None:
-    logger.info(
-        "notification.delivered",
-        extra={
-            "id": notification.id,
-            "user_id": notification.user_id,
-            "priority": notification.priority,
-            "source_queue": queue,
-            "latency_ms": latency,
+def deliveries_message(notification: Notification) -> dict[str, Any]:
+    """What the deliveries topic carries: the e-mail's text, and attributes to filter on."""
+    return {
+        "Subject": f"New {notification.priority} priority notification",
+        "Message": notification.message,
+        "MessageAttributes": {
+            "user_id": {"DataType": "String", "StringValue": notification.user_id},
+            "priority": {"DataType": "String", "StringValue": notification.priority},
+            "notification_id": {"DataType": "String", "StringValue": notification.id},
         },
-    )
+    }
 
 
-class DeliveryMetrics:
-    """Latencies of one batch, by priority, until `flush` prints them as EMF."""
-
-    def __init__(self, namespace: str | None = None) -> None:
+class Delivery:
+    def __init__(
+        self,
+        logger: Logger,
+        deliveries_topic_arn: str | None = None,
+        sns: Any = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.logger = logger
+        self.topic_arn = deliveries_topic_arn or None
+        self._sns = sns
         self.namespace = namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
-        self.latencies: dict[str, list[int]] = defaultdict(list)
 
-    def record(self, priority: str, latency: int) -> None:
-        self.latencies[priority].append(latency)
+    @property
+    def sns(self) -> Any:
+        if self._sns is None:
+            import boto3
 
-    def flush(self) -> None:
-        for priority, values in sorted(self.latencies.items()):
-            for start in range(0, len(values), MAX_VALUES_PER_DOCUMENT):
-                chunk = values[start : start + MAX_VALUES_PER_DOCUMENT]
-                metrics = EphemeralMetrics(namespace=self.namespace, service="")
-                metrics.add_dimension(name="priority", value=priority)
-                metrics.add_metric(name=DELIVERED, unit=MetricUnit.Count, value=len(chunk))
-                for value in chunk:
-                    metrics.add_metric(name=LATENCY, unit=MetricUnit.Milliseconds, value=value)
-                metrics.flush_metrics()
-        self.latencies.clear()
+            self._sns = boto3.client("sns")
+        return self._sns
+
+    def deliver(self, notification: Notification, queue: str, delivered_at: datetime) -> int:
+        """Send on every channel; raises (delivering nothing more) when a channel fails."""
+        latency = latency_ms(notification, delivered_at)
+        if self.topic_arn is not None:
+            self.sns.publish(TopicArn=self.topic_arn, **deliveries_message(notification))
+        self.logger.info(
+            DELIVERED_LINE,
+            extra={
+                "id": notification.id,
+                "user_id": notification.user_id,
+                "priority": notification.priority,
+                "source_queue": queue,
+                "latency_ms": latency,
+                "email": self.topic_arn is not None,
+            },
+        )
+        self.emit_metrics(notification.priority, latency)
+        return latency
+
+    def emit_metrics(self, priority: str, latency: int) -> None:
+        metrics = EphemeralMetrics(namespace=self.namespace, service="")
+        metrics.add_dimension(name="priority", value=priority)
+        metrics.add_metric(name=DELIVERED, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=LATENCY, unit=MetricUnit.Milliseconds, value=latency)
+        metrics.flush_metrics()

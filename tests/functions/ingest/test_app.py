@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from ingest import app
 from ingest.publisher import SnsPublisher
-from ingest.service import Ingest
+from ingest.service import Ingest, keyed_id
 from lambda_fakes import (
     FakeContext,
     FakeIdempotencyClient,
@@ -26,6 +26,7 @@ from lambda_fakes import (
     response_json,
 )
 from notifications.model import Notification
+from notifications.validation import NotificationRequest
 
 BODY = {"user_id": "bob", "message": "Grüße 👋", "priority": "medium"}
 NOW = datetime(2026, 1, 31, 12, 0, 0, 123_456, tzinfo=UTC)
@@ -122,7 +123,8 @@ def test_retry_with_the_same_key_returns_the_same_id_without_publishing(world: W
     first = world.post(headers={"Idempotency-Key": "k-1"})
     again = world.post(headers={"idempotency-key": "k-1"})  # header names are case-insensitive
     assert first["statusCode"] == again["statusCode"] == 202
-    assert response_json(again) == response_json(first) == {"id": "id-0", "status": "accepted"}
+    expected = keyed_id("sub-alice", "k-1", NotificationRequest(**BODY))
+    assert response_json(again) == response_json(first) == {"id": expected, "status": "accepted"}
     assert len(world.publisher.published) == 1
     [record] = world.idempotency.items.values()
     assert record["status"]["S"] == "COMPLETED"
@@ -130,10 +132,28 @@ def test_retry_with_the_same_key_returns_the_same_id_without_publishing(world: W
 
 
 def test_keys_are_per_caller(world: World) -> None:
-    world.post(headers={"Idempotency-Key": "k"}, who=claims("alice"))
-    other = world.post(headers={"Idempotency-Key": "k"}, who=claims("carol"))
-    assert response_json(other)["id"] == "id-1"
+    first = world.post(headers={"Idempotency-Key": "k"}, who=claims("alice", sub="sub-a"))
+    other = world.post(headers={"Idempotency-Key": "k"}, who=claims("carol", sub="sub-c"))
+    assert response_json(other)["id"] != response_json(first)["id"]
     assert len(world.publisher.published) == 2
+
+
+def test_a_retry_the_idempotency_record_missed_publishes_the_same_id(world: World) -> None:
+    """The first attempt published, then died before its idempotency record was completed."""
+    first = world.post(headers={"Idempotency-Key": "k"})
+    world.idempotency.items.clear()  # as if the record was never completed
+    again = world.post(headers={"Idempotency-Key": "k"})
+    assert response_json(again)["id"] == response_json(first)["id"]
+    assert [n.id for n in world.publisher.published] == [response_json(first)["id"]] * 2
+
+
+def test_keyed_ids_depend_on_caller_key_and_request() -> None:
+    request = NotificationRequest(**BODY)
+    other = NotificationRequest(**{**BODY, "priority": "high"})
+    same = keyed_id("s", "k", request)
+    assert same == keyed_id("s", "k", NotificationRequest(**BODY))
+    assert len({same, keyed_id("t", "k", request), keyed_id("s", "j", request)}) == 3
+    assert keyed_id("s", "k", other) != same
 
 
 def test_without_a_key_every_post_publishes(world: World) -> None:
