@@ -37,10 +37,13 @@ def poison_body(marker: str) -> str:
     return json.dumps({"poison": marker, "priority": "not-a-notification"})
 
 
-def peek(sqs: Any, queue_url: str, needle: str, rounds: int = 3) -> list[dict[str, Any]]:
+def peek(
+    sqs: Any, queue_url: str, needle: str, rounds: int = 3, attributes: bool = False
+) -> list[dict[str, Any]]:
     """Visible messages whose body contains `needle`, left visible (VisibilityTimeout=0).
 
-    Never use it on a queue a mapping consumes: a receive counts towards maxReceiveCount.
+    With `attributes`, their message attributes too. Never use it on a queue a mapping
+    consumes: a receive counts towards maxReceiveCount.
     """
     found: dict[str, dict[str, Any]] = {}
     for _ in range(rounds):
@@ -49,6 +52,7 @@ def peek(sqs: Any, queue_url: str, needle: str, rounds: int = 3) -> list[dict[st
             MaxNumberOfMessages=10,
             VisibilityTimeout=0,
             AttributeNames=["All"],
+            MessageAttributeNames=["All"] if attributes else [],
             WaitTimeSeconds=0,
         )
         for message in response.get("Messages", []):

@@ -1,7 +1,7 @@
 """Follow one notification through every hop and say what each hop showed.
 
     accepted (API 202) → queue (the delivery line names it) → stored (DynamoDB item)
-    → delivered (the processor's `notification.delivered` log line)
+    → delivered (the item's `delivered_at`, and the processor's `notification.delivered` line)
 
 `Trace.collect()` gathers what is there now; `wait_for_delivery()` polls until every hop is seen
 and, on timeout, fails with a message that lists each hop's evidence.
@@ -43,7 +43,8 @@ class Trace:
 
     @property
     def complete(self) -> bool:
-        return self.item is not None and bool(self.delivery_lines)
+        """Stored, its delivery recorded on the item, and its delivery line in the logs."""
+        return self.delivered_at is not None and bool(self.delivery_lines)
 
     def hops_ms(self) -> dict[str, float | None]:
         """Milliseconds per hop: accept (request → accepted), store, deliver."""
@@ -104,8 +105,8 @@ class Tracer:
         since = trace.sent_at or 0
         trace.item = self.item(trace.notification_id)
         trace.delivery_lines = self.delivery_lines(trace.notification_id, since)
-        if trace.delivery_lines:
-            trace.delivered_at = trace.delivery_lines[0]["_timestamp"]
+        if trace.item and "delivered_at" in trace.item:
+            trace.delivered_at = parse_time(trace.item["delivered_at"])
         if trace.item and trace.accepted_at is None:
             trace.accepted_at = parse_time(trace.item["accepted_at"])
         return trace

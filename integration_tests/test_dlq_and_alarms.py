@@ -1,14 +1,10 @@
-"""Poison messages: partial batch retries, dead-lettering, and the DLQ alarm's round trip.
+"""Poison messages: dead-lettered at once with their reason, and the DLQ alarm's round trip.
 
 One batch per priority, sent straight to that priority's queue: two valid notifications around
-one body the processor rejects. The valid ones are stored once, delivered once and never seen
-again (only the failing record is reported back, so only it is retried); the poison one is
-received maxReceiveCount times, moves to the priority's DLQ, the DLQ alarm goes to ALARM and
+one body that can never be a notification. The valid ones are stored once and delivered once;
+the poison one is received once, rejected, and put on the priority's DLQ by the processor with
+its reason (no retries: it would fail the same way every time); the DLQ alarm goes to ALARM and
 says so on the alerts topic; once the DLQ is drained, the alarm returns to OK and says that too.
-
-Both cases share one batch: every message dead-lettered into a priority's DLQ keeps its alarm
-in ALARM for the sandbox's whole evaluation window (3 periods), so a second dead-lettering test
-per priority would run after this one instead of beside it.
 
 Locks: `dlq-P` exclusively for the whole test (the alarm must change because of this poison, and
 return to OK when it is gone); `lane-P` shared while the poison is in P's queue.
@@ -61,18 +57,26 @@ def wait_for_dead_letter(
     )
 
 
-def rejections(logs: ProcessorLogs, poison_id: str, since: float, receives: int) -> list[dict]:
-    """The processor's `notification.invalid` lines for the poison, once all are there."""
+def rejections(logs: ProcessorLogs, poison_id: str, since: float) -> list[dict]:
+    """The processor's `notification.invalid` lines for the poison: exactly one."""
     lines = eventually(
-        lambda: len(found := logs.lines(poison_id, since, kind=INVALID)) >= receives and found,
+        lambda: logs.lines(poison_id, since, kind=INVALID),
         timeout=10,
         describe=lambda: f"processor lines for {poison_id}: {logs.kinds(poison_id, since)}",
     )
-    assert len(lines) == receives, (
-        f"the poison should be received (and rejected) exactly {receives} times: "
+    assert len(lines) == 1, (
+        "the poison should be received (and rejected) once, then dead-lettered: "
         f"{[(line['_timestamp'], line.get('function_request_id')) for line in lines]}"
     )
     return lines
+
+
+def assert_dead_lettered_with_reason(sqs: Any, dlq_url: str, marker: str, queue: str) -> None:
+    [letter] = peek(sqs, dlq_url, marker, rounds=1, attributes=True)
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["reason"] == "invalid_message", attributes
+    assert attributes["source_queue"] == queue, attributes
+    assert {e["field"] for e in json.loads(attributes["errors"])} >= {"id", "user_id"}, attributes
 
 
 def assert_delivered_once(tracer: Tracer, traces: list[Trace], since: float) -> None:
@@ -96,7 +100,7 @@ def assert_same_invocation(first_rejection: dict, traces: list[Trace]) -> None:
 
 
 @pytest.mark.parametrize("priority", PRIORITIES)
-def test_poison_is_retried_dead_lettered_and_alarmed_while_its_batch_mates_are_stored_once(
+def test_poison_is_dead_lettered_at_once_and_alarmed_while_its_batch_mates_are_stored_once(
     priority: str,
     stack: dict[str, Any],
     sqs: Any,
@@ -106,13 +110,10 @@ def test_poison_is_retried_dead_lettered_and_alarmed_while_its_batch_mates_are_s
     alarms: Alarms,
     alert_subscriber: Callable[[], AlertSubscriber],
     locks: Locks,
-    redrive: dict[str, dict[str, int]],
 ) -> None:
     queue = stack["queues"][priority]
     alarm = stack["alarm_names"]["priorities"][priority]["dlq_depth"]
     period = alarms.describe(alarm)["Period"]
-    receives = redrive[priority]["max_receive_count"]
-    retry_time = receives * redrive[priority]["visibility_timeout"]
     batch_size = client("lambda").get_event_source_mapping(
         UUID=stack["event_source_mapping_uuids"][priority]
     )["BatchSize"]
@@ -139,11 +140,10 @@ def test_poison_is_retried_dead_lettered_and_alarmed_while_its_batch_mates_are_s
                 traces = [Trace(g["id"], sent_at=sent_at) for g in good]
                 for trace in traces:
                     tracer.wait_for_delivery(trace, timeout=20)
-                wait_for_dead_letter(
-                    sqs, queue, marker, poison_id, processor_logs, sent_at, retry_time + 15
-                )
+                wait_for_dead_letter(sqs, queue, marker, poison_id, processor_logs, sent_at, 20)
 
-            rejected = rejections(processor_logs, poison_id, sent_at, receives)
+            rejected = rejections(processor_logs, poison_id, sent_at)
+            assert_dead_lettered_with_reason(sqs, queue["dlq_url"], marker, queue["queue_name"])
             assert_delivered_once(tracer, traces, sent_at)
             if batch_size > 1:
                 assert_same_invocation(rejected[0], traces)

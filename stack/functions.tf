@@ -2,7 +2,16 @@ locals {
   powertools_env = {
     POWERTOOLS_METRICS_NAMESPACE = "Notifications"
     LOG_LEVEL                    = var.log_level
+    # botocore's standard retry mode (with its retry quota) and at most 3 attempts, so that a
+    # failing dependency costs a record seconds, not the whole batch's time.
+    AWS_RETRY_MODE   = "standard"
+    AWS_MAX_ATTEMPTS = "3"
   }
+
+  # The processor's queues and their DLQs, by name (module.priority_pipeline's ARNs would close
+  # a cycle: the pipelines' event source mappings need the processor first).
+  priority_queue_arns = [for p in keys(var.priorities) : "arn:${local.partition}:sqs:${var.region}:${local.account_id}:${local.name}-${p}"]
+  priority_dlq_arns   = [for arn in local.priority_queue_arns : "${arn}-dlq"]
 
   function_defaults = {
     architecture             = var.architecture
@@ -80,6 +89,7 @@ module "processor" {
   environment = merge(local.powertools_env, {
     POWERTOOLS_SERVICE_NAME = "processor"
     TABLE_NAME              = aws_dynamodb_table.notifications.name
+    DELIVERIES_TOPIC_ARN    = aws_sns_topic.deliveries.arn
     PRIORITY_SHARDS         = tostring(var.priority_shards)
     RETENTION_DAYS          = tostring(var.retention_days)
   })
@@ -88,18 +98,36 @@ module "processor" {
     Version = "2012-10-17"
     Statement = [
       {
-        Sid    = "ConsumePriorityQueues"
-        Effect = "Allow"
-        Action = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
-        # Built from the names (module.priority_pipeline's queue_arn would close a cycle:
-        # the pipelines' event source mappings need this function first).
-        Resource = [for p in keys(var.priorities) : "arn:${local.partition}:sqs:${var.region}:${local.account_id}:${local.name}-${p}"]
+        Sid      = "ConsumePriorityQueues"
+        Effect   = "Allow"
+        Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+        Resource = local.priority_queue_arns
       },
       {
+        # Bodies that can never be a notification go to the DLQ at once, with their reason.
+        Sid      = "DeadLetterInvalidMessages"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+        Resource = local.priority_dlq_arns
+      },
+      {
+        # Store once (conditional put), read the delivery state, record the delivery.
         Sid      = "StoreNotifications"
         Effect   = "Allow"
-        Action   = "dynamodb:PutItem"
+        Action   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
         Resource = aws_dynamodb_table.notifications.arn
+      },
+      {
+        Sid      = "PublishDeliveries"
+        Effect   = "Allow"
+        Action   = "sns:Publish"
+        Resource = aws_sns_topic.deliveries.arn
+      },
+      {
+        Sid      = "EncryptedDeliveriesTopic"
+        Effect   = "Allow"
+        Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource = aws_kms_key.main.arn
       },
     ]
   })

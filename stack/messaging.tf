@@ -3,6 +3,14 @@ resource "aws_sns_topic" "notifications" {
   kms_master_key_id = aws_kms_key.main.arn
 }
 
+# Every delivery, published by the processor with the attributes `user_id`, `priority` and
+# `notification_id`: the e-mail channel. A user who wants e-mail subscribes an address (protocol
+# `email`, filter policy {"user_id": ["<id>"]}) and confirms it from the e-mail AWS sends.
+resource "aws_sns_topic" "deliveries" {
+  name              = "${local.name}-deliveries"
+  kms_master_key_id = aws_kms_key.main.arn
+}
+
 resource "aws_sns_topic" "alerts" {
   name              = "${local.name}-alerts"
   kms_master_key_id = aws_kms_key.main.arn

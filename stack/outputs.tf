@@ -40,6 +40,11 @@ output "notifications_topic_arn" {
   value       = aws_sns_topic.notifications.arn
 }
 
+output "deliveries_topic_arn" {
+  description = "ARN of the deliveries topic (the e-mail channel: subscribe an address with a filter policy on user_id)."
+  value       = aws_sns_topic.deliveries.arn
+}
+
 output "alerts_topic_arn" {
   description = "ARN of the alerts topic (every alarm's alarm and OK action)."
   value       = aws_sns_topic.alerts.arn

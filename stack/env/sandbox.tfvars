@@ -6,23 +6,29 @@ environment = "sandbox"
 architecture = "x86_64"
 log_level    = "DEBUG"
 
+# Sized for fidelity, not for test speed: a cold start of the processor on a loaded 2-core
+# machine takes 1-3 s, so 10 s leaves room and ordinary traffic never times out. The failure
+# suites get their speed from explicit means instead (bodies the processor dead-letters at once,
+# paused mappings, test-only queues and function variants: integration_tests/).
+# Reserved concurrency: processor 10 >= the sum of the priorities' maximum concurrency (9).
 functions = {
   ingest    = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 10 }
-  processor = { timeout_seconds = 1, memory_mb = 256, reserved_concurrency = 10 }
+  processor = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 10 }
   query     = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 10 }
 }
 
-# Short settings so the failure suites (integration_tests/) see retries, dead-lettering and
-# alarms within seconds: a poison message reaches its DLQ after max_receive_count x the
-# visibility timeout (2 x 6 s), and the age SLOs are a few seconds (a paused mapping trips them).
+# high: one message per batch, invoked as soon as it arrives (window 0), the most pollers.
+# medium/low: batches of up to 10 collected for at most 1 s / 2 s, fewer pollers, so that a
+# flood of low priority costs few invocations and leaves the CPU to high. Age SLOs are a few
+# seconds so that a paused mapping trips the age alarm within one test.
 priorities = {
   high   = { batch_size = 1, batching_window_seconds = 0, maximum_concurrency = 4, age_of_oldest_slo_seconds = 3 }
   medium = { batch_size = 10, batching_window_seconds = 1, maximum_concurrency = 3, age_of_oldest_slo_seconds = 4 }
-  low    = { batch_size = 10, batching_window_seconds = 1, maximum_concurrency = 2, age_of_oldest_slo_seconds = 5 }
+  low    = { batch_size = 10, batching_window_seconds = 2, maximum_concurrency = 2, age_of_oldest_slo_seconds = 6 }
 }
 
-queue_visibility_timeout_seconds = 6 # 6 x processor timeout
-max_receive_count                = 2
+queue_visibility_timeout_seconds = 60 # 6 x processor timeout (AWS's guidance)
+max_receive_count                = 5  # AWS's guidance: >= 5, so a throttled batch is not dead-lettered
 
 log_retention_days       = 1
 kms_deletion_window_days = 7

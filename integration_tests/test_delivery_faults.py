@@ -1,0 +1,257 @@
+"""Delivery that cannot be lost: faults injected between every two steps of the processor.
+
+Each test deploys a test-only variant of the processor (integration_tests/variants/
+processor_faults.py: the production package plus a module that injects one fault on a record's
+first receive) as its own function, fed by a queue of its own through an event source mapping,
+and writing to the stack's table. The production function and queues are untouched.
+
+The queue's short visibility timeout (6 s, the variant's timeout 4 s) is this suite's explicit
+means of speed; the stack's queues keep AWS's 6 x the processor's timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.pipeline import ProcessorLogs, topic_message
+from harness.trace import Tracer
+from harness.variants import deploy_variant
+from harness.waiting import eventually
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
+
+VARIANT = Path(__file__).parent / "variants" / "processor_faults.py"
+TIMEOUT_SECONDS = 4
+VISIBILITY_TIMEOUT_SECONDS = 6
+MAX_RECEIVE_COUNT = 3
+DELIVERED = "notification.delivered"
+
+
+@dataclass
+class FaultyProcessor:
+    """The variant function, its queue (with a DLQ) and its event source mapping."""
+
+    sqs: Any
+    lam: Any
+    function_name: str
+    queue_url: str
+    queue_arn: str
+    logs: ProcessorLogs
+    tracer: Tracer
+    created_at: float = field(default_factory=time.time)
+
+    def send(self, *notifications: tuple[dict[str, str], str | None]) -> None:
+        entries = []
+        for n, (notification, fault) in enumerate(notifications):
+            entry: dict[str, Any] = {"Id": str(n), "MessageBody": json.dumps(notification)}
+            if fault:
+                entry["MessageAttributes"] = {"fault": {"DataType": "String", "StringValue": fault}}
+            entries.append(entry)
+        result = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        assert not result.get("Failed"), result
+
+    def lines(self, notification_id: str, kind: str = DELIVERED) -> list[dict[str, Any]]:
+        found = self.logs.lines(notification_id, self.created_at, kind)
+        return [line for line in found if line.get("id") == notification_id]
+
+    def kinds(self, notification_id: str) -> dict[str, int]:
+        return self.logs.kinds(notification_id, self.created_at)
+
+    def wait_delivered_once(self, notification_id: str, timeout: float = 40) -> dict[str, Any]:
+        """The item carries `delivered_at` and the variant logged exactly one delivery."""
+
+        def delivered() -> dict[str, Any] | None:
+            item = self.tracer.item(notification_id)
+            return item if item and "delivered_at" in item and self.lines(notification_id) else None
+
+        item = eventually(
+            delivered,
+            timeout=timeout,
+            interval=0.5,
+            describe=lambda: f"{notification_id}: item {self.tracer.item(notification_id)}, "
+            f"lines {self.kinds(notification_id)}",
+        )
+        assert len(self.lines(notification_id)) == 1, self.kinds(notification_id)
+        return item
+
+    def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        answer = self.lam.invoke(
+            FunctionName=self.function_name, Payload=json.dumps({"Records": records})
+        )
+        payload = json.loads(answer["Payload"].read() or b"null")
+        assert "FunctionError" not in answer, payload  # stopped early, never killed
+        return payload
+
+    def record(self, notification: dict[str, str], fault: str | None = None) -> dict[str, Any]:
+        """An SQS event record as the mapping would build it (for direct invocations)."""
+        attributes = {"fault": {"stringValue": fault, "dataType": "String"}} if fault else {}
+        return {
+            "messageId": notification["id"],
+            "receiptHandle": "direct",
+            "body": json.dumps(notification),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": attributes,
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.queue_arn.split(":")[3],
+        }
+
+
+@pytest.fixture
+def faulty_processor(
+    client: Callable[..., Any], stack: dict[str, Any], tracer: Tracer, unique: Callable[[str], str]
+) -> Iterator[Callable[..., FaultyProcessor]]:
+    sqs, lam, logs = client("sqs"), client("lambda"), client("logs")
+    cleanups: list[Callable[[], Any]] = []
+
+    def make(batch_size: int = 10, window: int = 0) -> FaultyProcessor:
+        name = unique("faulty-processor")
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        cleanups.append(lambda: sqs.delete_queue(QueueUrl=dlq_url))
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        redrive = {
+            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": MAX_RECEIVE_COUNT,
+        }
+        queue_url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+        cleanups.append(lambda: sqs.delete_queue(QueueUrl=queue_url))
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        cleanups.append(lambda: logs.delete_log_group(logGroupName=f"/aws/lambda/{name}"))
+        cleanups.append(lambda: lam.delete_function(FunctionName=name))
+        deploy_variant(lam, stack["function_names"]["processor"], name, VARIANT, TIMEOUT_SECONDS)
+        mapping = lam.create_event_source_mapping(
+            EventSourceArn=queue_arn,
+            FunctionName=name,
+            BatchSize=batch_size,
+            MaximumBatchingWindowInSeconds=window,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+        )
+        cleanups.append(lambda: lam.delete_event_source_mapping(UUID=mapping["UUID"]))
+        eventually(
+            lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled",
+            timeout=30,
+            describe=f"mapping {mapping['UUID']} never Enabled",
+        )
+        return FaultyProcessor(
+            sqs,
+            lam,
+            name,
+            queue_url,
+            queue_arn,
+            ProcessorLogs(logs, f"/aws/lambda/{name}"),
+            tracer,
+        )
+
+    yield make
+    for cleanup in reversed(cleanups):
+        try:
+            cleanup()
+        except Exception as error:  # keep cleaning up; say what was left
+            print(f"cleanup left something behind: {error}")
+
+
+def user(unique: Callable[[str], str]) -> str:
+    return unique("fault")
+
+
+def test_a_timeout_after_the_store_is_completed_by_the_redelivery(
+    faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
+) -> None:
+    processor = faulty_processor(batch_size=1)
+    notification = topic_message("high", user(unique), "stored, then the function timed out")
+    processor.send((notification, "timeout_after_store"))
+    item = processor.wait_delivered_once(notification["id"])
+    assert item["delivered_at"] > item["stored_at"]
+    assert processor.lines(notification["id"], "notification.resumed"), processor.kinds(
+        notification["id"]
+    )
+
+
+@pytest.mark.parametrize("fault", ["reply_lost_on_put", "reply_lost_on_mark"])
+def test_a_reply_lost_after_dynamodb_committed_is_retried_and_delivers_once(
+    fault: str, faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
+) -> None:
+    processor = faulty_processor(batch_size=1)
+    notification = topic_message("medium", user(unique), f"{fault}: botocore retries")
+    processor.send((notification, fault))
+    processor.wait_delivered_once(notification["id"])
+    kinds = processor.kinds(notification["id"])
+    if fault == "reply_lost_on_put":  # the retried put finds the item its first try stored
+        assert kinds.get("notification.resumed") == 1, kinds
+    assert "notification.duplicate" not in kinds, kinds
+
+
+def test_a_crash_before_the_batch_response_delivers_nothing_twice(
+    faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
+) -> None:
+    processor = faulty_processor(batch_size=10, window=1)
+    who = user(unique)
+    batch = [topic_message("low", who, f"crash batch {n}") for n in range(3)]
+    processor.send(*[(n, "crash_before_response" if i == 1 else None) for i, n in enumerate(batch)])
+    for notification in batch:
+        processor.wait_delivered_once(notification["id"])
+    # The whole batch came back after the crash: each record found its delivery recorded.
+    for notification in batch:
+        eventually(
+            lambda n=notification: processor.lines(n["id"], "notification.duplicate"),
+            timeout=VISIBILITY_TIMEOUT_SECONDS * 3,
+            interval=0.5,
+            describe=lambda n=notification: f"{n['id']} not redelivered: "
+            f"{processor.kinds(n['id'])}",
+        )
+        assert len(processor.lines(notification["id"])) == 1
+
+
+def test_only_the_failed_record_is_retried(
+    faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
+) -> None:
+    processor = faulty_processor(batch_size=10, window=1)
+    who = user(unique)
+    batch = [topic_message("medium", who, f"partial batch {n}") for n in range(3)]
+    processor.send(*[(n, "transient_error" if i == 1 else None) for i, n in enumerate(batch)])
+    for notification in batch:
+        processor.wait_delivered_once(notification["id"])
+    first = {processor.lines(n["id"])[0]["function_request_id"] for n in (batch[0], batch[2])}
+    retried = processor.lines(batch[1]["id"])[0]["function_request_id"]
+    assert len(first) == 1 and retried not in first, (first, retried)
+    for mate in (batch[0], batch[2]):
+        duplicates = processor.lines(mate["id"], "notification.duplicate")
+        assert not duplicates, processor.kinds(mate["id"])
+
+
+def test_a_batch_short_of_time_stops_early_and_fails_the_rest(
+    faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
+) -> None:
+    """Every record takes over a second; the function has 4 s and keeps 2 s back per record."""
+    processor = faulty_processor()
+    who = user(unique)
+    pending = [topic_message("low", who, f"slow {n}") for n in range(5)]
+    rounds = 0
+    while pending and rounds < 5:
+        rounds += 1
+        answer = processor.invoke([processor.record(n, "slow") for n in pending])
+        failed = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+        done = pending[: len(pending) - len(failed)]
+        assert failed == [n["id"] for n in pending[len(done) :]], answer  # a suffix: stopped
+        assert done, f"round {rounds} processed nothing: {answer}"
+        for notification in pending[len(done) :]:
+            assert processor.tracer.item(notification["id"]) is None
+        pending = pending[len(done) :]
+    assert not pending, f"{len(pending)} left after {rounds} rounds"
+    assert rounds > 1, "the batch never ran short of time: the test proves nothing"
