@@ -155,23 +155,6 @@ def sqs(client: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture(scope="session")
-def redrive(sqs: Any, stack: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """Per priority, as deployed: maxReceiveCount and the visibility timeout (s)."""
-    import json
-
-    settings = {}
-    for priority, queue in stack["queues"].items():
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue["queue_url"], AttributeNames=["RedrivePolicy", "VisibilityTimeout"]
-        )["Attributes"]
-        settings[priority] = {
-            "max_receive_count": int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"]),
-            "visibility_timeout": int(attributes["VisibilityTimeout"]),
-        }
-    return settings
-
-
-@pytest.fixture(scope="session")
 def query_table(client: Callable[..., Any], stack: dict[str, Any]) -> Callable[[str], list[dict]]:
     """`query_table(user_id)` → that user's items (by_user index), consistent or not."""
     dynamodb = client("dynamodb")

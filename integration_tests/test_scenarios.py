@@ -6,15 +6,17 @@ pytest-xdist spreads the priorities over workers and no test depends on another'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from harness.api import Api
+from harness.mail import Outbox
 from harness.trace import Tracer
 from harness.users import UserFactory
 from scenarios.definition import Scenario, load_all
-from scenarios.engine import StackView, run
+from scenarios.engine import Mailing, StackView, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -33,7 +35,12 @@ def test_scenario(
     api: Api,
     users: UserFactory,
     tracer: Tracer,
+    client: Callable[..., Any],
+    target: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    view = StackView.from_outputs(stack, api, tracer)
+    outbox = Outbox(request.getfixturevalue("sandbox").endpoint) if target == "sandbox" else None
+    mailing = Mailing(client("sns"), stack["deliveries_topic_arn"], outbox)
+    view = StackView.from_outputs(stack, api, tracer, mailing)
     outcome = run(scenario, priority, view, users)
     assert outcome.ok, f"{scenario.name} [{priority}]: {outcome.failure}"

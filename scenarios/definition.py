@@ -42,6 +42,7 @@ class DefinitionError(ValueError):
 class UserSpec:
     alias: str
     admin: bool
+    email: bool  # subscribes <username>@example.com to the user's deliveries (e-mail channel)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Send:
     delivered: bool
     item: dict[str, str]
     same_id: bool
+    email: bool  # exactly one e-mail with the message reaches the recipient's address
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class _Names:
     """What `{...}` may refer to at this point of a scenario."""
 
     def __init__(self, aliases: set[str]) -> None:
-        self.aliases, self.refs = aliases, set[str]()
+        self.aliases, self.refs, self.emails = aliases, set[str](), set[str]()
 
     def alias(self, value: str, where: str) -> str:
         if value not in self.aliases:
@@ -226,7 +228,10 @@ def _send(f: _Fields, e: _Fields, names: _Names, where: str) -> Send:
         delivered=e.get("delivered", bool, False),
         item=names.template(e.get("item", dict, {}), f"{where}.expect.item"),
         same_id=e.get("same_id", bool, False),
+        email=e.get("email", bool, False),
     )
+    if step.email and step.to not in names.emails:
+        raise DefinitionError(f"{where}.expect.email: '{step.to}' has no `email: true`")
     if step.save in names.refs or step.save in names.aliases:
         raise DefinitionError(f"{where}.save: '{step.save}' is already taken")
     if step.save:
@@ -320,12 +325,15 @@ def parse(data: object, source: Path) -> Scenario:
     users = []
     for i, raw in enumerate(f.get("users", list)):
         u = _Fields(raw, f"{source.name}: users[{i}]")
-        users.append(UserSpec(u.get("alias", str), u.get("admin", bool, False)))
+        users.append(
+            UserSpec(u.get("alias", str), u.get("admin", bool, False), u.get("email", bool, False))
+        )
         u.done()
     aliases = {u.alias for u in users}
     if len(aliases) != len(users) or aliases & {"priority"}:
         raise DefinitionError(f"{source.name}: user aliases must be unique and not 'priority'")
     names = _Names(aliases)
+    names.emails = {u.alias for u in users if u.email}
     priorities = f.get("priorities", list, list(PRIORITIES))
     scenario = Scenario(
         name=name,

@@ -15,6 +15,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from harness.api import Api, Response
+from harness.mail import Outbox, subscribe_email
 from harness.trace import Trace, Tracer
 from harness.users import UserFactory
 from harness.waiting import eventually
@@ -22,6 +23,7 @@ from scenarios.definition import Case, Query, Reject, Scenario, Send, Step
 
 DELIVERY_TIMEOUT: Final = float(os.environ.get("SCENARIO_DELIVERY_TIMEOUT", "60"))
 LISTING_TIMEOUT: Final = 10.0  # GSIs are eventually consistent on AWS
+EMAIL_TIMEOUT: Final = 15.0
 OVERSIZE_BYTES: Final = 17 * 1024  # over the API's 16 KiB body limit
 MAX_PAGES: Final = 10
 
@@ -55,17 +57,33 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Mailing:
+    """The e-mail channel: subscribe addresses (SNS), read what was sent (sandbox only)."""
+
+    sns: Any
+    deliveries_topic_arn: str
+    outbox: Outbox | None  # None on AWS: sent e-mail cannot be read back
+
+    @staticmethod
+    def address(actor: Actor) -> str:
+        return f"{actor.name}@example.com"
+
+
+@dataclass(frozen=True)
 class StackView:
     """What the engine needs from the deployed stack."""
 
     api: Api
     tracer: Tracer
     queues: dict[str, str]  # priority → queue name
+    mailing: Mailing | None = None
 
     @classmethod
-    def from_outputs(cls, outputs: dict[str, Any], api: Api, tracer: Tracer) -> StackView:
+    def from_outputs(
+        cls, outputs: dict[str, Any], api: Api, tracer: Tracer, mailing: Mailing | None = None
+    ) -> StackView:
         queues = {p: q["queue_name"] for p, q in outputs["queues"].items()}
-        return cls(api, tracer, queues)
+        return cls(api, tracer, queues, mailing)
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,7 @@ class Execution:
         self.users, self.progress = users, progress
         self.context: dict[str, Any] = {"priority": priority}
         self.outcome = Outcome(scenario.name, priority)
+        self.subscriptions: list[str] = []
 
     def fill(self, value: Any) -> Any:
         """Resolve `{...}` placeholders (validated at load time) in strings, lists, mappings."""
@@ -130,6 +149,8 @@ class Execution:
                 self.progress(f"creating user {spec.alias}{' (admin)' if spec.admin else ''}")
                 user = self.users.create(admin=spec.admin, name=spec.alias)
                 self.context[spec.alias] = Actor(user.username, user.sub, user.id_token)
+                if spec.email:
+                    self.subscribe(self.context[spec.alias])
             for number, step in enumerate(self.scenario.steps, 1):
                 try:
                     self.step(step, number)
@@ -138,8 +159,25 @@ class Execution:
         except AssertionError as e:
             self.outcome.failure = str(e)
         finally:
+            for subscription in self.subscriptions:
+                self.mailing.sns.unsubscribe(SubscriptionArn=subscription)
             self.outcome.seconds = time.monotonic() - started
         return self.outcome
+
+    @property
+    def mailing(self) -> Mailing:
+        check(self.stack.mailing is not None, "this scenario needs the e-mail channel")
+        assert self.stack.mailing is not None
+        return self.stack.mailing
+
+    def subscribe(self, actor: Actor) -> None:
+        address = self.mailing.address(actor)
+        self.progress(f"subscribing {address} to {actor.name}'s deliveries")
+        self.subscriptions.append(
+            subscribe_email(
+                self.mailing.sns, self.mailing.deliveries_topic_arn, address, actor.name
+            )
+        )
 
     def step(self, step: Step, number: int) -> None:
         match step:
@@ -205,6 +243,23 @@ class Execution:
         for key, wanted in {"priority": priority, **self.fill(step.item)}.items():
             got = trace.item.get(key)
             self.check(got == wanted, f"stored item {key}={got!r}, expected {wanted!r}")
+        if step.email:
+            self.expect_email(to, self.fill(step.message))
+
+    def expect_email(self, to: Actor, text: str) -> None:
+        outbox = self.mailing.outbox
+        address = self.mailing.address(to)
+        if outbox is None:
+            self.progress(
+                f"e-mail to {address}: not checked (sent e-mail is readable only in the sandbox)"
+            )
+            return
+        mails = eventually(
+            lambda: [m for m in outbox.sent_to(address) if m.text == text],
+            timeout=EMAIL_TIMEOUT,
+            describe=lambda: f"no e-mail {text!r} to {address}: {outbox.sent_to(address)}",
+        )
+        self.check(len(mails) == 1, f"one e-mail to {address} expected, got {len(mails)}")
 
     # ------------------------------------------------------------------ query
 

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from harness.api import Api
 from harness.aws import sandbox_client
+from harness.mail import Outbox
 from harness.trace import Tracer
 from harness.users import UserFactory
 from scenarios.definition import PRIORITIES, DefinitionError, Scenario, load_all
-from scenarios.engine import Outcome, StackView, Timeline, run
+from scenarios.engine import Mailing, Outcome, StackView, Timeline, run
 from scenarios.status import Status
 
 if TYPE_CHECKING:
@@ -70,7 +71,10 @@ class Demo:
             table_name=outputs["table_name"],
             processor_log_group=outputs["log_group_names"]["processor"],
         )
-        self.stack = StackView.from_outputs(outputs, Api(outputs["api_endpoint"]), tracer)
+        mailing = Mailing(
+            sandbox_client(config, "sns"), outputs["deliveries_topic_arn"], Outbox(config.endpoint)
+        )
+        self.stack = StackView.from_outputs(outputs, Api(outputs["api_endpoint"]), tracer, mailing)
         self.cognito = sandbox_client(config, "cognito-idp")
         self.status = Status(sys.stdout)
 

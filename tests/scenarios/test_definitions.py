@@ -157,3 +157,13 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("name: [unclosed\n")
     with pytest.raises(DefinitionError, match=r"broken\.yaml: not valid YAML"):
         load(path)
+
+
+def test_an_email_expectation_needs_a_recipient_with_email() -> None:
+    send = {"send": {"as": "alice", "message": "hi"}, "expect": {"email": True}}
+    refused(scenario(steps=[send]), "'alice' has no `email: true`")
+    users = [{"alias": "alice", "email": True}]
+    parsed = parse(scenario(users=users, steps=[send]), SOURCE)
+    assert parsed.users[0].email is True
+    [step] = parsed.steps
+    assert isinstance(step, Send) and step.email is True

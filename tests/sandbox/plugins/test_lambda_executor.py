@@ -261,9 +261,7 @@ def test_timeout_kills_the_process_and_the_next_invoke_works(lam, aws, make_func
     assert "Task timed out after 1.00 seconds" in logs
 
 
-def test_a_crashed_process_keeps_what_it_logged_and_the_next_invoke_works(
-    lam, aws, make_function
-):
+def test_a_crashed_process_keeps_what_it_logged_and_the_next_invoke_works(lam, aws, make_function):
     code = {
         "app.py": """
             import os
