@@ -85,3 +85,15 @@ tf-check: setup tools ## Terraform stack: fmt, validate, terraform test (mocked,
 	   terraform test -test-directory=tests/tfvars -var-file=$$vars -var=artifacts_dir=./tests/fixtures; \
 	 done; \
 	 ../$(TOOLS_VENV)/bin/checkov -d . --framework terraform --compact --quiet --skip-download
+
+LOAD_STAMP := $(VENV)/.load-installed
+PROFILE ?= steady
+ARGS ?=
+
+$(LOAD_STAMP): load/requirements.txt | $(STAMP)
+	@$(PY) -m pip install -q --disable-pip-version-check -r load/requirements.txt
+	@touch $@
+
+.PHONY: load
+load: setup $(LOAD_STAMP) ## load test with Locust: PROFILE=steady|flood|burst|smoke ARGS="--rate 25 ..." (python -m load --help)
+	@$(PY) -m load $(PROFILE) $(ARGS)
