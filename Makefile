@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOAD_STAMP := $(VENV)/.load-installed
 PYTEST_ARGS ?=
 WORKERS ?= 6
 
@@ -42,7 +43,7 @@ lint: setup ## ruff
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 
-test: setup ## everything CI runs: lint, then unit, sandbox, Terraform and end-to-end suites (-n $(WORKERS))
+test: setup $(LOAD_STAMP) ## everything CI runs: lint, then unit, sandbox, Terraform and end-to-end suites (-n $(WORKERS))
 	@$(MAKE) --no-print-directory lint
 	@TIMEFORMAT='test: wall time %R s'; time $(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
@@ -86,7 +87,6 @@ tf-check: setup tools ## Terraform stack: fmt, validate, terraform test (mocked,
 	 done; \
 	 ../$(TOOLS_VENV)/bin/checkov -d . --framework terraform --compact --quiet --skip-download
 
-LOAD_STAMP := $(VENV)/.load-installed
 PROFILE ?= steady
 ARGS ?=
 

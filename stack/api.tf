@@ -114,6 +114,16 @@ resource "aws_api_gateway_method_settings" "all" {
     logging_level      = var.manage_api_gateway_account ? "ERROR" : "OFF"
     data_trace_enabled = false
   }
+
+  # Backpressure, not errors: a burst the stage admits must find an environment to run in.
+  # A Lambda throttled behind API Gateway answers 500 (AWS) / 502 (LocalStack), never 429.
+  lifecycle {
+    precondition {
+      condition = alltrue([for f in ["ingest", "query"] :
+      var.functions[f].reserved_concurrency == null ? true : var.functions[f].reserved_concurrency >= var.api_throttling.burst_limit])
+      error_message = "The stage admits bursts of ${var.api_throttling.burst_limit} requests per method, more than the reserved concurrency of ingest (${coalesce(var.functions["ingest"].reserved_concurrency, -1)}) or query (${coalesce(var.functions["query"].reserved_concurrency, -1)}): a burst would be answered 500 by throttled Lambdas instead of 429 by the stage. Lower api_throttling.burst_limit or raise the reserved concurrency."
+    }
+  }
 }
 
 # ---------------------------------------------------------------- account-wide (opt-in)

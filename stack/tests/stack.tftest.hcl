@@ -316,3 +316,18 @@ run "short_alarm_periods_rejected_unless_sandbox_values" {
 
   expect_failures = [var.alarm_period_seconds]
 }
+
+run "stage_burst_above_the_apis_reserved_concurrency_is_refused" {
+  command = plan
+
+  variables {
+    functions = {
+      ingest    = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 10 }
+      processor = { timeout_seconds = 30, memory_mb = 256, reserved_concurrency = null }
+      query     = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = null }
+    }
+    api_throttling = { rate_limit = 50, burst_limit = 100 }
+  }
+
+  expect_failures = [aws_api_gateway_method_settings.all]
+}
