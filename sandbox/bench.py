@@ -4,6 +4,11 @@ Each run starts a fresh sandbox (own free port, own temp home), measures, and st
 figures printed are medians over the runs. Latencies are measured from the client: a cold invoke
 is the first invoke of a new function (process start and handler import included), a warm one
 reuses its environment; SQS pickup is SendMessage → the handler's own clock at its first line.
+
+SQS pickup (one mapping, BatchSize 1, batching window 0) is sampled three ways: isolated messages
+(2-2.5 s apart), busy traffic (0.2-1.5 s apart) and messages that each follow `--idle-seconds` of
+quiet (`--idle-seconds 600` reproduces "after 10 minutes idle"). Idle CPU is LocalStack's own CPU
+time over those quiet periods (from 2 s after the last delivery), with the mapping enabled.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from sandbox.config import SandboxConfig
 
 HANDLER = """
 import json, time
+COLD = [True]
 def handler(event, context):
     received = time.time()
+    cold, COLD[0] = COLD[0], False
     for record in (event or {}).get("Records", []):
-        print("PICKUP", record["body"], repr(received))
+        print("PICKUP", record["body"], repr(received), "cold" if cold else "warm")
     return {"ok": True}
 """
 
@@ -106,7 +113,7 @@ class Run:
             "warm_p95_ms": percentile(warm, 0.95),
         }
 
-    def sqs_pickup(self, isolated: int, busy: int) -> None:
+    def sqs_pickup(self, isolated: int, busy: int, idle_seconds: float, idle_samples: int) -> None:
         sqs, lam, logs = self.client("sqs"), self.client("lambda"), self.client("logs")
         url = sqs.create_queue(QueueName="pickup")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
@@ -118,35 +125,59 @@ class Run:
             lambda: lam.get_event_source_mapping(UUID=mapping)["State"] == "Enabled", timeout=30
         )
         lam.invoke(FunctionName=name, Payload=b"{}")  # warm: measure the poller, not a cold start
-        # An isolated message finds the poller at its idle cadence; one that follows a delivery
-        # within ~1.5 s may meet LocalStack's first (hard-coded 0.5-1.5 s) empty back-off.
-        for label, gaps, count in (("isolated", (2.0, 2.5), isolated), ("busy", (0.2, 1.5), busy)):
-            sent: dict[str, float] = {}
-            for _ in range(count):
-                time.sleep(random.uniform(*gaps))  # random gaps sample every poller phase
-                body = uuid.uuid4().hex
-                sent[body] = time.time()
-                sqs.send_message(QueueUrl=url, MessageBody=body)
 
-            def received(sent: dict[str, float] = sent) -> dict[str, float] | None:
+        def picked_up(sent: dict[str, float]) -> list[tuple[float, bool]]:
+            """(ms from SendMessage to the handler's first line, in a new environment?)"""
+
+            def received() -> dict[str, tuple[float, bool]] | None:
                 events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
                 seen = {}
                 for event in events:
                     if event["message"].startswith("PICKUP "):
-                        _, body, at = event["message"].split()
-                        seen.setdefault(body, float(at))
+                        _, body, at, start = event["message"].split()
+                        seen.setdefault(body, (float(at), start == "cold"))
                 return seen if set(sent) <= set(seen) else None
 
             seen = eventually(received, timeout=60, interval=0.5)
-            latencies = [(seen[body] - at) * 1000 for body, at in sent.items()]
-            self.figures[f"sqs_{label}_p50_ms"] = statistics.median(latencies)
-            self.figures[f"sqs_{label}_p95_ms"] = percentile(latencies, 0.95)
-        # What the enabled mapping costs while nothing happens (its poller keeps polling).
+            return [((seen[body][0] - at) * 1000, seen[body][1]) for body, at in sent.items()]
+
+        def send() -> tuple[str, float]:
+            body = uuid.uuid4().hex
+            at = time.time()
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+            return body, at
+
+        # Random gaps sample every phase of the poller (LocalStack's own poller backed off
+        # 0.5-1.5 s after an empty poll, which a message following a delivery could meet).
+        for label, gaps, count in (("isolated", (2.0, 2.5), isolated), ("busy", (0.2, 1.5), busy)):
+            sent: dict[str, float] = {}
+            for _ in range(count):
+                time.sleep(random.uniform(*gaps))
+                body, at = send()
+                sent[body] = at
+            self._latencies(label, [ms for ms, _ in picked_up(sent)])
+        # Quiet periods: what the enabled mapping costs while nothing happens, then how fast the
+        # first message after the quiet is picked up.
         pid = launcher.running(self.config).pid
-        time.sleep(2)
-        before = cpu_seconds(pid)
-        time.sleep(5)
-        self.figures["idle_cpu_pct"] = (cpu_seconds(pid) - before) / 5 * 100
+        settle = min(2.0, idle_seconds / 2)
+        cpu = quiet = 0.0
+        after_idle: list[tuple[float, bool]] = []
+        for _ in range(idle_samples):
+            time.sleep(settle)  # let the last delivery finish (extra pollers stop)
+            before, started = cpu_seconds(pid), time.monotonic()
+            time.sleep(idle_seconds - settle)
+            cpu += cpu_seconds(pid) - before
+            quiet += time.monotonic() - started
+            body, at = send()
+            after_idle += picked_up({body: at})
+        self._latencies("idle", [ms for ms, _ in after_idle])
+        # LocalStack stops an environment idle for LAMBDA_KEEPALIVE_MS (10 min by default).
+        self.figures["sqs_idle_cold"] = sum(cold for _, cold in after_idle)
+        self.figures["idle_cpu_pct"] = cpu / quiet * 100 if quiet else 0.0
+
+    def _latencies(self, label: str, latencies: list[float]) -> None:
+        self.figures[f"sqs_{label}_p50_ms"] = statistics.median(latencies)
+        self.figures[f"sqs_{label}_p99_ms"] = percentile(latencies, 0.99)
 
     def stop(self) -> None:
         launcher.down(self.config)
@@ -160,9 +191,12 @@ LABELS = {
     "warm_p50_ms": ("Lambda warm invoke p50", "{:.1f} ms"),
     "warm_p95_ms": ("Lambda warm invoke p95", "{:.1f} ms"),
     "sqs_isolated_p50_ms": ("SQS -> Lambda pickup p50, isolated msgs", "{:.0f} ms"),
-    "sqs_isolated_p95_ms": ("SQS -> Lambda pickup p95, isolated msgs", "{:.0f} ms"),
+    "sqs_isolated_p99_ms": ("SQS -> Lambda pickup p99, isolated msgs", "{:.0f} ms"),
     "sqs_busy_p50_ms": ("SQS -> Lambda pickup p50, 0.2-1.5 s gaps", "{:.0f} ms"),
-    "sqs_busy_p95_ms": ("SQS -> Lambda pickup p95, 0.2-1.5 s gaps", "{:.0f} ms"),
+    "sqs_busy_p99_ms": ("SQS -> Lambda pickup p99, 0.2-1.5 s gaps", "{:.0f} ms"),
+    "sqs_idle_p50_ms": ("SQS -> Lambda pickup p50, after idle", "{:.0f} ms"),
+    "sqs_idle_p99_ms": ("SQS -> Lambda pickup p99, after idle", "{:.0f} ms"),
+    "sqs_idle_cold": ("  of these, cold starts (new environment)", "{:.0f}"),
     "idle_cpu_pct": ("LocalStack idle CPU with 1 SQS mapping", "{:.1f} %"),
 }
 
@@ -172,9 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cold", type=int, default=3, help="cold invokes per run")
     parser.add_argument("--warm", type=int, default=50, help="warm invokes per run")
-    parser.add_argument("--isolated", type=int, default=6, help="SQS messages 2-2.5 s apart")
-    parser.add_argument("--busy", type=int, default=10, help="SQS messages 0.2-1.5 s apart")
+    parser.add_argument("--isolated", type=int, default=10, help="SQS messages 2-2.5 s apart")
+    parser.add_argument("--busy", type=int, default=20, help="SQS messages 0.2-1.5 s apart")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=15,
+        help="quiet before each after-idle SQS message, and idle CPU sampling (600: 10 minutes)",
+    )
+    parser.add_argument(
+        "--idle-samples", type=int, default=3, help="SQS messages sent after a quiet period"
+    )
     args = parser.parse_args(argv)
+    if args.idle_seconds < 1 or args.idle_samples < 1:
+        parser.error("--idle-seconds must be >= 1 and --idle-samples >= 1")
     runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
         for index in range(args.runs):
@@ -184,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
                 run.startup()
                 say(f"  healthy in {run.figures['start_s']:.2f} s; Lambda cold/warm invokes")
                 run.lambda_latency(args.cold, args.warm)
-                say(f"  SQS pickup ({args.isolated} + {args.busy} messages) and idle CPU")
-                run.sqs_pickup(args.isolated, args.busy)
+                say(
+                    f"  SQS pickup ({args.isolated} isolated + {args.busy} busy messages, "
+                    f"{args.idle_samples} after {args.idle_seconds:g} s idle) and idle CPU"
+                )
+                run.sqs_pickup(args.isolated, args.busy, args.idle_seconds, args.idle_samples)
             finally:
                 run.stop()
             say("  " + ", ".join(f"{k}={v:.1f}" for k, v in run.figures.items()))

@@ -86,11 +86,9 @@ class SandboxConfig:
             "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "2",
             # Plugins of this project (entry points in pyproject.toml).
             "LAMBDA_RUNTIME_EXECUTOR": "host-process",
-            # SQS event source mappings: poll again 50 ms after a delivery (bursts), and at most
-            # every 250 ms while the queue is empty (default 10 s): ~4 short polls/s per mapping.
-            # LocalStack's first empty back-off stays 0.5-1.5 s (hard-coded initial_interval=1).
-            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
-            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.25",
+            # SQS event source mappings long-poll as on AWS (sandbox/plugins/sqs_event_source.py),
+            # so LocalStack's LAMBDA_EVENT_SOURCE_MAPPING_* poll interval and empty-poll back-off
+            # settings no longer apply to them (stream mappings keep LocalStack's defaults).
             # DynamoDB (and its streams) from moto: the stock provider downloads a JDK and
             # DynamoDB Local, which SKIP_INFRA_DOWNLOADS does not prevent.
             "PROVIDER_OVERRIDE_DYNAMODB": "moto",
