@@ -93,6 +93,9 @@ class SandboxConfig:
             # DynamoDB Local, which SKIP_INFRA_DOWNLOADS does not prevent.
             "PROVIDER_OVERRIDE_DYNAMODB": "moto",
             "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "moto",
+            # Calls made with a Lambda role session are checked against the role's policies
+            # (sandbox/plugins/iam_enforcement.py); 0 only logs them to iam-policy.log.
+            "SANDBOX_ENFORCE_IAM": os.environ.get("SANDBOX_ENFORCE_IAM", "1"),
             # Marks every process of this sandbox so that `down` finds them all.
             "SANDBOX_INSTANCE_ID": instance_id,
             "SANDBOX_HOME": str(self.home),
