@@ -8,7 +8,7 @@ LOAD_STAMP := $(VENV)/.load-installed
 PYTEST_ARGS ?=
 WORKERS ?= 6
 
-.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit
+.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit iam-report
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ demo: setup ## run the demo scenarios (scenarios/*.yaml), deploying first if nee
 
 bench-sandbox: setup ## sandbox benchmark: start-up, RSS, Lambda and ESM latencies
 	@$(PY) -m sandbox.bench
+
+iam-report: setup ## per role: actions used (allowed/denied) vs granted, from the sandbox's IAM policy log
+	@$(PY) -m sandbox.iam_report $(ARGS)
 
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
