@@ -68,7 +68,6 @@ resource "aws_cloudwatch_log_group" "api_access" {
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120:Responses are per caller and change with every accepted notification; a cache would serve stale or another user's data.
   #checkov:skip=CKV2_AWS_29:WAF is an account-level choice with its own cost; throttling and the Cognito authorizer protect the API. Attach a web ACL outside the stack if required.
-  #checkov:skip=CKV2_AWS_4:Execution logging needs the account-wide API Gateway CloudWatch role, which only manage_api_gateway_account=true sets (then the level is ERROR); JSON access logs with status and error type are always on.
   #checkov:skip=CKV2_AWS_51:Integrations are Lambda proxies (not HTTP backends), so a client certificate for backend authentication has nothing to authenticate to.
   rest_api_id          = aws_api_gateway_rest_api.this.id
   deployment_id        = aws_api_gateway_deployment.this.id
@@ -97,6 +96,15 @@ resource "aws_api_gateway_stage" "this" {
     })
   }
 
+  # API Gateway refuses access logging (and execution logging) while the account has no
+  # CloudWatch Logs role in the region: say so at plan time instead of failing the apply.
+  lifecycle {
+    precondition {
+      condition     = var.manage_api_gateway_account || var.api_gateway_account_has_cloudwatch_role
+      error_message = "The stage writes access logs, which API Gateway only accepts once the account has a CloudWatch Logs role in ${var.region}. Set manage_api_gateway_account = true (this stack creates the role and sets it on the account), or, if another stack already set one (aws apigateway get-account --region ${var.region} shows a cloudwatchRoleArn), set api_gateway_account_has_cloudwatch_role = true."
+    }
+  }
+
   depends_on = [aws_api_gateway_account.this]
 }
 
@@ -110,8 +118,9 @@ resource "aws_api_gateway_method_settings" "all" {
     throttling_rate_limit  = var.api_throttling.rate_limit
     throttling_burst_limit = var.api_throttling.burst_limit
     metrics_enabled        = true
-    # Execution logs need the account-wide CloudWatch role; access logs (JSON) are always on.
-    logging_level      = var.manage_api_gateway_account ? "ERROR" : "OFF"
+    # Execution logs (errors only) need the account's CloudWatch role, which the stage's
+    # precondition guarantees; access logs (JSON) are always on.
+    logging_level      = "ERROR"
     data_trace_enabled = false
   }
 
@@ -126,7 +135,9 @@ resource "aws_api_gateway_method_settings" "all" {
   }
 }
 
-# ---------------------------------------------------------------- account-wide (opt-in)
+# ---------------------------------------------------------------- account-wide
+# The API Gateway CloudWatch Logs role of the account and region (one per account and region:
+# manage_api_gateway_account = false when another stack sets it).
 resource "aws_iam_role" "api_gateway_cloudwatch" {
   count = var.manage_api_gateway_account ? 1 : 0
   name  = "${local.name}-apigw-cloudwatch"

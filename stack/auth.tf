@@ -32,11 +32,13 @@ resource "aws_cognito_user_pool_client" "this" {
   user_pool_id = aws_cognito_user_pool.this.id
 
   generate_secret = false
-  explicit_auth_flows = [
-    "ALLOW_USER_PASSWORD_AUTH",
-    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-    "ALLOW_REFRESH_TOKEN_AUTH",
-  ]
+  # SRP (the password never leaves the client) and refresh tokens everywhere; the plain password
+  # flows only where var.password_auth_flows allows them (the sandbox: harness/users.py and the
+  # integration tests sign in with USER_PASSWORD_AUTH).
+  explicit_auth_flows = concat(
+    ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    var.password_auth_flows ? ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"] : [],
+  )
   prevent_user_existence_errors = "ENABLED"
   enable_token_revocation       = true
 

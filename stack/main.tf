@@ -19,6 +19,11 @@ locals {
 # One customer-managed key for the topics, the log groups and the tables. A CMK (not the
 # AWS-managed alias/aws/sns) because CloudWatch alarms can only publish to an encrypted topic
 # whose key policy admits cloudwatch.amazonaws.com.
+# Who uses it: the account's IAM policies (root statement: Terraform, and the function roles,
+# each limited to its tables/topics through kms:ViaService in functions.tf); CloudWatch Logs for
+# the log groups; CloudWatch alarms for the alerts topic. SNS delivers to the priority queues
+# and the subscription DLQs without the key: they use SSE-SQS (modules/priority_pipeline), and
+# a CMK there would need a sns.amazonaws.com statement here.
 resource "aws_kms_key" "main" {
   description             = "${local.name}: SNS topics, DynamoDB tables and log groups"
   enable_key_rotation     = true
@@ -44,12 +49,17 @@ resource "aws_kms_key" "main" {
         }
       },
       {
+        # Alarm actions publish to the encrypted alerts topic with CloudWatch's own identity,
+        # so the key policy (not an IAM policy) must admit it; only this account's alarms.
         Sid       = "CloudWatchAlarmsPublishToEncryptedAlertsTopic"
         Effect    = "Allow"
         Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
-        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:*" }
+        }
       },
     ]
   })

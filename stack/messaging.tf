@@ -14,6 +14,13 @@ resource "aws_sns_topic" "deliveries" {
 resource "aws_sns_topic" "alerts" {
   name              = "${local.name}-alerts"
   kms_master_key_id = aws_kms_key.main.arn
+
+  lifecycle {
+    precondition {
+      condition     = var.environment == "sandbox" || var.alert_email != null
+      error_message = "Environment ${var.environment} has no alert subscriber: every alarm notifies the alerts topic, and nobody would receive it. Set alert_email (and confirm the subscription from the e-mail AWS sends); only environment = \"sandbox\" may go without."
+    }
+  }
 }
 
 resource "aws_sns_topic_policy" "alerts" {

@@ -7,7 +7,7 @@ locals {
     {
       for pair in setproduct(["notifications", "idempotency"], ["Read", "Write"]) :
       "${pair[0]}-${lower(pair[1])}" => {
-        table  = pair[0] == "notifications" ? aws_dynamodb_table.notifications.name : aws_dynamodb_table.idempotency.name
+        table  = pair[0] == "notifications" ? local.notifications_table.name : aws_dynamodb_table.idempotency.name
         index  = null
         metric = "${pair[1]}ThrottleEvents"
       }
@@ -15,7 +15,7 @@ locals {
     {
       for pair in setproduct(local.gsi_names, ["Read", "Write"]) :
       "notifications-${pair[0]}-${lower(pair[1])}" => {
-        table  = aws_dynamodb_table.notifications.name
+        table  = local.notifications_table.name
         index  = pair[0]
         metric = "${pair[1]}ThrottleEvents"
       }

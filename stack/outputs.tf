@@ -25,7 +25,7 @@ output "user_pool_arn" {
 }
 
 output "user_pool_client_id" {
-  description = "App client id (no secret; USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH)."
+  description = "App client id (no secret; USER_SRP_AUTH, plus USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH when password_auth_flows is true)."
   value       = aws_cognito_user_pool_client.this.id
 }
 
@@ -75,7 +75,7 @@ output "event_source_mapping_uuids" {
 # ---------------------------------------------------------------- data
 output "table_name" {
   description = "Name of the notifications table."
-  value       = aws_dynamodb_table.notifications.name
+  value       = local.notifications_table.name
 }
 
 output "idempotency_table_name" {

@@ -89,6 +89,17 @@ variable "functions" {
   }
 }
 
+variable "lambda_concurrency_quota" {
+  description = "The account's Lambda concurrent executions quota in this region (Service Quotas code L-B99A9384; 1000 by default, as low as 10 in new accounts). Required as soon as any function reserves concurrency: Lambda keeps 100 executions unreserved, so the reservations must total at most quota - 100 (checked at plan time). null when nothing is reserved."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.lambda_concurrency_quota == null ? true : var.lambda_concurrency_quota >= 10 && floor(var.lambda_concurrency_quota) == var.lambda_concurrency_quota
+    error_message = "lambda_concurrency_quota must be null or an integer >= 10 (the value Service Quotas shows for L-B99A9384)."
+  }
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of the functions."
   type        = string
@@ -299,7 +310,19 @@ variable "api_throttling" {
 }
 
 variable "manage_api_gateway_account" {
-  description = "Set the account-wide API Gateway CloudWatch role (needed once per account and region for access logs). Leave false if another stack manages it."
+  description = "Set the account-wide API Gateway CloudWatch Logs role in this region (aws_api_gateway_account). The stage always writes access logs, which API Gateway refuses to configure while the account has no such role. Set false only if another stack sets the role, and then declare it with api_gateway_account_has_cloudwatch_role = true."
+  type        = bool
+  default     = true
+}
+
+variable "api_gateway_account_has_cloudwatch_role" {
+  description = "With manage_api_gateway_account = false: true declares that the account already has an API Gateway CloudWatch Logs role in this region (`aws apigateway get-account` shows a cloudwatchRoleArn). A precondition on the stage refuses the plan when neither is true."
+  type        = bool
+  default     = false
+}
+
+variable "password_auth_flows" {
+  description = "Allow the plain password flows USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH on the app client (the sandbox harness signs in with USER_PASSWORD_AUTH). False keeps SRP and refresh tokens only: the password never leaves the client."
   type        = bool
   default     = false
 }
@@ -382,7 +405,7 @@ variable "alarm_evaluation_periods" {
 }
 
 variable "alert_email" {
-  description = "Optional e-mail address subscribed to the alerts topic (confirmation needed); null for none."
+  description = "E-mail address subscribed to the alerts topic (AWS sends a confirmation e-mail to accept). Required unless environment is sandbox (a precondition on the alerts topic): alarms nobody receives are no monitoring."
   type        = string
   default     = null
 

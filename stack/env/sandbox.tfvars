@@ -13,6 +13,8 @@ log_level    = "DEBUG"
 # Reserved concurrency: processor 10 >= the sum of the priorities' maximum concurrency (9);
 # ingest and query 20 >= the stage's burst (20), so a burst the stage admits never meets a
 # throttled Lambda (a 502) but is shaped by the stage (429). An environment is ~65 MB.
+# LocalStack's account concurrency is 1000 like AWS's default: 50 reserved leaves 950.
+lambda_concurrency_quota = 1000
 functions = {
   ingest    = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 20 }
   processor = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 10 }
@@ -53,6 +55,9 @@ api_throttling = {
   burst_limit = 20
 }
 manage_api_gateway_account = true
+
+# harness/users.py and the integration tests sign in with USER_PASSWORD_AUTH.
+password_auth_flows = true
 
 # The sandbox evaluates short periods; AWS needs multiples of 60 for standard metrics.
 alarm_period_seconds     = 10

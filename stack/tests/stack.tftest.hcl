@@ -83,6 +83,7 @@ mock_provider "aws" {
 variables {
   environment   = "test"
   artifacts_dir = "./tests/fixtures"
+  alert_email   = "oncall@example.com" # required outside the sandbox
 }
 
 run "defaults" {
@@ -198,7 +199,7 @@ run "defaults" {
     condition = (
       module.ingest.environment.TOPIC_ARN == aws_sns_topic.notifications.arn &&
       module.ingest.environment.IDEMPOTENCY_TABLE_NAME == aws_dynamodb_table.idempotency.name &&
-      module.processor.environment.TABLE_NAME == aws_dynamodb_table.notifications.name &&
+      module.processor.environment.TABLE_NAME == local.notifications_table.name &&
       module.processor.environment.PRIORITY_SHARDS == "4" &&
       module.query.environment.ADMIN_GROUP == "admins" &&
       alltrue([for f in [module.ingest, module.processor, module.query] : f.environment.POWERTOOLS_METRICS_NAMESPACE == "Notifications" && f.environment.LOG_LEVEL == "INFO"])
@@ -213,12 +214,12 @@ run "defaults" {
 
   # The table per the contract.
   assert {
-    condition     = aws_dynamodb_table.notifications.hash_key == "id" && toset([for g in aws_dynamodb_table.notifications.global_secondary_index : g.name]) == toset(["by_user", "by_priority"])
+    condition     = local.notifications_table.hash_key == "id" && toset([for g in local.notifications_table.global_secondary_index : g.name]) == toset(["by_user", "by_priority"])
     error_message = "The notifications table needs key id and GSIs by_user and by_priority."
   }
 
   assert {
-    condition     = aws_dynamodb_table.notifications.ttl[0].attribute_name == "expires_at" && aws_dynamodb_table.notifications.point_in_time_recovery[0].enabled && aws_dynamodb_table.notifications.server_side_encryption[0].enabled
+    condition     = local.notifications_table.ttl[0].attribute_name == "expires_at" && local.notifications_table.point_in_time_recovery[0].enabled && local.notifications_table.server_side_encryption[0].enabled
     error_message = "The notifications table needs TTL on expires_at, PITR and SSE."
   }
 
@@ -251,6 +252,91 @@ run "defaults" {
     condition     = length(aws_appautoscaling_target.dynamodb) == 0
     error_message = "PAY_PER_REQUEST has no auto scaling."
   }
+
+  # PAY_PER_REQUEST: the on-demand table resource (no ignore_changes on its GSIs), not the
+  # PROVISIONED one; the stack addresses it through local.notifications_table.
+  assert {
+    condition = (
+      length(aws_dynamodb_table.notifications_on_demand) == 1 && length(aws_dynamodb_table.notifications_provisioned) == 0 &&
+      local.notifications_table.billing_mode == "PAY_PER_REQUEST" &&
+      alltrue([for g in local.notifications_table.global_secondary_index : g.read_capacity == 0 && g.write_capacity == 0])
+    )
+    error_message = "PAY_PER_REQUEST must use aws_dynamodb_table.notifications_on_demand only."
+  }
+
+  # KMS: each role may use exactly the stack's key, only through DynamoDB or SNS, with exactly
+  # the actions its tables and topics need.
+  assert {
+    condition = jsonencode({
+      for name, f in { ingest = module.ingest, processor = module.processor, query = module.query } : name => {
+        for st in jsondecode(f.policy_json).Statement : st.Sid => {
+          actions = sort(flatten([st.Action]))
+          via     = st.Condition.StringEquals["kms:ViaService"]
+        } if anytrue([for a in flatten([st.Action]) : startswith(a, "kms:")])
+      }
+      }) == jsonencode({
+      ingest = {
+        KeyForTheEncryptedTopicViaSns        = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], via = "sns.us-east-1.amazonaws.com" }
+        KeyForTheIdempotencyTableViaDynamoDB = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], via = "dynamodb.us-east-1.amazonaws.com" }
+      }
+      processor = {
+        KeyForTheTableViaDynamoDB      = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], via = "dynamodb.us-east-1.amazonaws.com" }
+        KeyForTheDeliveriesTopicViaSns = { actions = ["kms:Decrypt", "kms:GenerateDataKey"], via = "sns.us-east-1.amazonaws.com" }
+      }
+      query = {
+        KeyForTheTableViaDynamoDB = { actions = ["kms:Decrypt"], via = "dynamodb.us-east-1.amazonaws.com" }
+      }
+    })
+    error_message = "Each function role needs exactly its KMS actions, scoped with kms:ViaService (ingest: idempotency table + notifications topic; processor: table + deliveries topic; query: table reads)."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for f in [module.ingest, module.processor, module.query] : [
+        for st in jsondecode(f.policy_json).Statement : st.Resource == aws_kms_key.main.arn
+        if anytrue([for a in flatten([st.Action]) : startswith(a, "kms:")])
+      ]
+    ]))
+    error_message = "KMS statements must name the stack's key, not *."
+  }
+
+  # The key policy: IAM policies may grant use (root), CloudWatch Logs encrypts this account's
+  # log groups, CloudWatch alarms of this account publish to the encrypted alerts topic.
+  assert {
+    condition = (
+      one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "AccountAdministersAndDelegatesToIam"]).Principal.AWS == "arn:aws:iam::123456789012:root" &&
+      one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "CloudWatchLogs"]).Principal.Service == "logs.us-east-1.amazonaws.com" &&
+      one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "CloudWatchLogs"]).Condition.ArnLike["kms:EncryptionContext:aws:logs:arn"] == "arn:aws:logs:us-east-1:123456789012:log-group:*"
+    )
+    error_message = "The key policy must delegate to the account's IAM policies and admit CloudWatch Logs for this account's log groups."
+  }
+
+  assert {
+    condition = (
+      toset(one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "CloudWatchAlarmsPublishToEncryptedAlertsTopic"]).Action) == toset(["kms:Decrypt", "kms:GenerateDataKey*"]) &&
+      one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "CloudWatchAlarmsPublishToEncryptedAlertsTopic"]).Principal.Service == "cloudwatch.amazonaws.com" &&
+      one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "CloudWatchAlarmsPublishToEncryptedAlertsTopic"]).Condition.StringEquals["aws:SourceAccount"] == "123456789012" &&
+      one([for st in jsondecode(aws_kms_key.main.policy).Statement : st if st.Sid == "CloudWatchAlarmsPublishToEncryptedAlertsTopic"]).Condition.ArnLike["aws:SourceArn"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"
+    )
+    error_message = "CloudWatch alarms of this account need kms:Decrypt and kms:GenerateDataKey* to publish to the encrypted alerts topic."
+  }
+
+  # Cognito: no plain password flows by default (outside the sandbox).
+  assert {
+    condition     = toset(aws_cognito_user_pool_client.this.explicit_auth_flows) == toset(["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])
+    error_message = "By default the app client allows SRP and refresh tokens only."
+  }
+
+  # The stack sets the account's API Gateway CloudWatch role by default (the stage's access logs need it).
+  assert {
+    condition     = length(aws_api_gateway_account.this) == 1 && length(aws_iam_role.api_gateway_cloudwatch) == 1
+    error_message = "manage_api_gateway_account defaults to true: the stage needs the account's CloudWatch role."
+  }
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.alert_email) == 1
+    error_message = "alert_email must subscribe to the alerts topic."
+  }
 }
 
 run "sandbox_tfvars_provisioned_with_autoscaling" {
@@ -277,6 +363,17 @@ run "sandbox_tfvars_provisioned_with_autoscaling" {
   assert {
     condition     = aws_appautoscaling_target.dynamodb["notifications-by_priority-write"].scalable_dimension == "dynamodb:index:WriteCapacityUnits"
     error_message = "GSIs scale on the index dimension."
+  }
+
+  # PROVISIONED: the table resource whose lifecycle ignores the auto-scaled capacities.
+  assert {
+    condition = (
+      length(aws_dynamodb_table.notifications_provisioned) == 1 && length(aws_dynamodb_table.notifications_on_demand) == 0 &&
+      local.notifications_table.billing_mode == "PROVISIONED" && local.notifications_table.name == "notif-sandbox-notifications" &&
+      toset([for g in local.notifications_table.global_secondary_index : g.name]) == toset(["by_user", "by_priority"]) &&
+      aws_appautoscaling_target.dynamodb["notifications-read"].resource_id == "table/notif-sandbox-notifications"
+    )
+    error_message = "PROVISIONED must use aws_dynamodb_table.notifications_provisioned only, with both GSIs, and auto scaling must address it."
   }
 }
 
@@ -326,8 +423,125 @@ run "stage_burst_above_the_apis_reserved_concurrency_is_refused" {
       processor = { timeout_seconds = 30, memory_mb = 256, reserved_concurrency = null }
       query     = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = null }
     }
-    api_throttling = { rate_limit = 50, burst_limit = 100 }
+    lambda_concurrency_quota = 1000
+    api_throttling           = { rate_limit = 50, burst_limit = 100 }
   }
 
   expect_failures = [aws_api_gateway_method_settings.all]
+}
+
+# ---------------------------------------------------------------- prerequisites AWS would refuse late
+
+run "alert_subscriber_required_outside_the_sandbox" {
+  command = plan
+
+  variables {
+    alert_email = null
+  }
+
+  expect_failures = [aws_sns_topic.alerts]
+}
+
+run "sandbox_may_go_without_alert_subscriber" {
+  command   = plan
+  state_key = "sandbox_no_alerts"
+
+  variables {
+    environment = "sandbox"
+    alert_email = null
+  }
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.alert_email) == 0
+    error_message = "No subscription without alert_email."
+  }
+}
+
+run "access_logs_without_the_accounts_cloudwatch_role_are_refused" {
+  command = plan
+
+  variables {
+    manage_api_gateway_account = false
+  }
+
+  expect_failures = [aws_api_gateway_stage.this]
+}
+
+run "access_logs_with_an_existing_cloudwatch_role" {
+  command   = plan
+  state_key = "existing_apigw_role"
+
+  variables {
+    manage_api_gateway_account              = false
+    api_gateway_account_has_cloudwatch_role = true
+  }
+
+  assert {
+    condition     = length(aws_api_gateway_account.this) == 0 && length(aws_iam_role.api_gateway_cloudwatch) == 0
+    error_message = "With another stack's role, this stack must not set the account's role."
+  }
+}
+
+run "reserved_concurrency_needs_the_quota" {
+  command = plan
+
+  variables {
+    functions = {
+      ingest    = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 5 }
+      processor = { timeout_seconds = 30, memory_mb = 256, reserved_concurrency = null }
+      query     = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = null }
+    }
+    api_throttling = { rate_limit = 5, burst_limit = 5 }
+  }
+
+  expect_failures = [terraform_data.lambda_concurrency_budget]
+}
+
+run "reserved_concurrency_must_leave_100_unreserved" {
+  command = plan
+
+  variables {
+    lambda_concurrency_quota = 10 # a new account's quota
+    functions = {
+      ingest    = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 5 }
+      processor = { timeout_seconds = 30, memory_mb = 256, reserved_concurrency = null }
+      query     = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = null }
+    }
+    api_throttling = { rate_limit = 5, burst_limit = 5 }
+  }
+
+  expect_failures = [terraform_data.lambda_concurrency_budget]
+}
+
+run "reserved_concurrency_within_the_quota" {
+  command   = plan
+  state_key = "reserved_within_quota"
+
+  variables {
+    lambda_concurrency_quota = 1000
+    functions = {
+      ingest    = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 300 }
+      processor = { timeout_seconds = 30, memory_mb = 256, reserved_concurrency = 300 }
+      query     = { timeout_seconds = 10, memory_mb = 256, reserved_concurrency = 300 }
+    }
+  }
+
+  assert {
+    condition     = terraform_data.lambda_concurrency_budget.input == 900
+    error_message = "900 reserved of 1000 leaves exactly the 100 Lambda keeps unreserved."
+  }
+}
+
+run "password_flows_only_when_asked" {
+  command   = plan
+  state_key = "password_flows"
+
+  variables {
+    password_auth_flows = true
+  }
+
+  assert {
+    condition     = toset(aws_cognito_user_pool_client.this.explicit_auth_flows) == toset(["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"])
+    error_message = "password_auth_flows adds USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH."
+  }
 }

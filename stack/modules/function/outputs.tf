@@ -51,3 +51,8 @@ output "environment" {
   description = "Environment variables of the function (no secrets by design)."
   value       = aws_lambda_function.this.environment[0].variables
 }
+
+output "policy_json" {
+  description = "The role's inline policy for what the function does besides logging and tracing (JSON)."
+  value       = aws_iam_role_policy.function.policy
+}

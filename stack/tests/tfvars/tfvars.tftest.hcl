@@ -42,4 +42,35 @@ run "plan_with_tfvars" {
     )
     error_message = "The processor's reserved concurrency must cover the sum of the event source mappings' maximum concurrency."
   }
+
+  # The preconditions (alert subscriber, API Gateway CloudWatch role, reserved concurrency within
+  # the quota) run with the plan; these restate what each environment needs.
+  assert {
+    condition     = var.environment == "sandbox" ? contains(aws_cognito_user_pool_client.this.explicit_auth_flows, "ALLOW_USER_PASSWORD_AUTH") : !contains(aws_cognito_user_pool_client.this.explicit_auth_flows, "ALLOW_USER_PASSWORD_AUTH") && !contains(aws_cognito_user_pool_client.this.explicit_auth_flows, "ALLOW_ADMIN_USER_PASSWORD_AUTH")
+    error_message = "Password auth flows in the sandbox only (harness/users.py signs in with USER_PASSWORD_AUTH)."
+  }
+
+  assert {
+    condition     = var.environment == "sandbox" || length(aws_sns_topic_subscription.alert_email) == 1
+    error_message = "Outside the sandbox the alerts topic needs a subscriber."
+  }
+
+  assert {
+    condition     = var.manage_api_gateway_account || var.api_gateway_account_has_cloudwatch_role
+    error_message = "The stage's access logs need the account's API Gateway CloudWatch role."
+  }
+
+  assert {
+    condition     = length(aws_dynamodb_table.notifications_provisioned) == (var.dynamodb_billing_mode == "PROVISIONED" ? 1 : 0) && length(aws_dynamodb_table.notifications_on_demand) == (var.dynamodb_billing_mode == "PROVISIONED" ? 0 : 1)
+    error_message = "One notifications table resource, the one of the billing mode."
+  }
+
+  assert {
+    condition = (
+      alltrue([for f in values(var.functions) : f.reserved_concurrency == null]) ? true :
+      var.lambda_concurrency_quota == null ? false :
+      sum([for f in values(var.functions) : coalesce(f.reserved_concurrency, 0)]) <= var.lambda_concurrency_quota - 100
+    )
+    error_message = "Reservations must fit the declared quota minus the 100 Lambda keeps unreserved."
+  }
 }
