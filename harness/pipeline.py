@@ -7,6 +7,7 @@ a poison body, the same SQS message twice) and to prove where they went.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -134,3 +135,64 @@ class ProcessorLogs:
         for line in self.lines(needle, since):
             counts[str(line.get("message"))] = counts.get(str(line.get("message")), 0) + 1
         return counts
+
+
+#: botocore's text for a ClientError, as a function's logged traceback holds it (JSON-escaped
+#: inside a Powertools line: the message ends at the escaped newline or the closing quote).
+_CLIENT_ERROR = re.compile(
+    r"An error occurred \((?P<error>[\w.]+)\) when calling the (?P<operation>\w+) operation"
+    r"(?: \(reached max retries: \d+\))?: (?P<message>[^\"\\\n]*)"
+)
+_DENIED = re.compile(r"AccessDenied|Authorization|Unauthorized|KMSAccessDenied")
+
+
+@dataclass(frozen=True)
+class Denial:
+    """One access denial a function logged: the service's error code, operation and text.
+
+    The text is the service's own ("User: <session> is not authorized to perform: <action> on
+    resource: <arn> because ..."), so it names the denied action and resource.
+    """
+
+    error: str
+    operation: str
+    message: str
+    at: float
+
+    def __str__(self) -> str:
+        return f"{self.error} on {self.operation}: {self.message}"
+
+
+def denials(logs: Any, log_group: str, since: float) -> list[Denial]:
+    """The access denials (AccessDenied*, AuthorizationError, KMSAccessDenied) that the
+    functions logging to `log_group` logged since `since`, oldest first, each once."""
+    kwargs: dict[str, Any] = {
+        "logGroupName": log_group,
+        "startTime": int((since - 5) * 1000),
+        "filterPattern": '"when calling the"',
+    }
+    found: dict[tuple[str, str, str], Denial] = {}
+    for _ in range(100):  # pages
+        try:
+            page = logs.filter_log_events(**kwargs)
+        except logs.exceptions.ResourceNotFoundException:
+            break
+        for event in page.get("events", []):
+            for match in _CLIENT_ERROR.finditer(event["message"]):
+                if _DENIED.search(match["error"]):
+                    key = (match["error"], match["operation"], match["message"])
+                    found.setdefault(key, Denial(*key, at=event["timestamp"] / 1000))
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    return sorted(found.values(), key=lambda denial: denial.at)
+
+
+def describe_denials(logs: Any, log_group: str, since: float) -> str:
+    """For failure messages: what `log_group` shows was denied, action and resource included."""
+    found = denials(logs, log_group, since)
+    if not found:
+        return f"{log_group}: no access denial logged"
+    return f"{log_group}: {len(found)} access denial(s) logged:\n" + "\n".join(
+        f"  {denial}" for denial in found
+    )

@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.deploy import ARTIFACTS_DIR
+from harness.waiting import eventually
+
+#: How long AWS may take before Lambda can assume a role created just now (IAM is eventually
+#: consistent); the sandbox accepts it at once.
+NEW_ROLE_SECONDS = 20
 
 
 def variant_package(function: str, module: Path) -> bytes:
@@ -29,23 +34,40 @@ def variant_package(function: str, module: Path) -> bytes:
 
 
 def deploy_variant(
-    lam: Any, production_name: str, name: str, module: Path, timeout_seconds: int
+    lam: Any,
+    production_name: str,
+    name: str,
+    module: Path,
+    timeout_seconds: int,
+    role_arn: str | None = None,
 ) -> str:
     """Create `name` from the production function `production_name` plus `module`; its ARN.
 
-    The handler is `<module>.handler`. The caller deletes the function (and its log group).
+    The handler is `<module>.handler`; the role is the production function's unless `role_arn`
+    names another (a role created just now is retried until Lambda can assume it). The caller
+    deletes the function (and its log group).
     """
     production = lam.get_function_configuration(FunctionName=production_name)
     function = production_name.rsplit("-", 1)[-1]  # notif-sandbox-processor -> processor
-    arn = lam.create_function(
-        FunctionName=name,
-        Runtime=production["Runtime"],
-        Role=production["Role"],
-        Handler=f"{module.stem}.handler",
-        Code={"ZipFile": variant_package(function, module)},
-        Timeout=timeout_seconds,
-        MemorySize=production["MemorySize"],
-        Environment={"Variables": production["Environment"]["Variables"]},
-    )["FunctionArn"]
+    params = {
+        "FunctionName": name,
+        "Runtime": production["Runtime"],
+        "Role": role_arn or production["Role"],
+        "Handler": f"{module.stem}.handler",
+        "Code": {"ZipFile": variant_package(function, module)},
+        "Timeout": timeout_seconds,
+        "MemorySize": production["MemorySize"],
+        "Environment": {"Variables": production["Environment"]["Variables"]},
+    }
+
+    def create() -> str | None:
+        try:
+            return lam.create_function(**params)["FunctionArn"]
+        except lam.exceptions.InvalidParameterValueException as error:
+            if role_arn and "cannot be assumed" in str(error):
+                raise AssertionError(str(error)) from error  # not yet: retried
+            raise
+
+    arn = eventually(create, timeout=NEW_ROLE_SECONDS if role_arn else 0, interval=2)
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     return arn
