@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from harness.pipeline import ProcessorLogs
+from harness.pipeline import ProcessorLogs, describe_denials
 from harness.waiting import eventually
 
 
@@ -115,9 +115,9 @@ class Tracer:
         def probe() -> Trace | None:
             return trace if self.collect(trace).complete else None
 
-        return eventually(
-            probe,
-            timeout=timeout,
-            interval=0.2,
-            describe=trace.describe,
-        )
+        def describe() -> str:
+            since = trace.sent_at or 0
+            denied = describe_denials(self.logs, self.processor_log_group, since)
+            return f"{trace.describe()}\n  {denied}"
+
+        return eventually(probe, timeout=timeout, interval=0.2, describe=describe)

@@ -44,7 +44,9 @@ from processor.store import NotificationStore
 RECORD_RESERVE_MS: Final = 2000
 
 logger = Logger()
-batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# With `logger`, each failed record is logged with its exception (e.g. an AccessDenied naming
+# the action and resource), not only counted in the batch response.
+batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
 
 
 class OutOfTime(Exception):

@@ -144,9 +144,22 @@ def cognito_workload(aws: Client, name: str) -> dict[str, str]:
     return {"pool_arn": pool["Arn"], "id_token": tokens["IdToken"]}
 
 
+# What the workload functions call (the sandbox enforces IAM for function roles).
+FUNCTION_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["dynamodb:*", "sqs:*"], "Resource": "*"}],
+    }
+)
+
+
 def make_function(aws: Client, name: str, code: str, **overrides: Any) -> str:
     """An Active python3.13 function with `code` as app.py; its ARN."""
-    role = aws("iam").create_role(RoleName=f"{name}-fn", AssumeRolePolicyDocument=ROLE_POLICY)
+    iam = aws("iam")
+    role = iam.create_role(RoleName=f"{name}-fn", AssumeRolePolicyDocument=ROLE_POLICY)
+    iam.put_role_policy(
+        RoleName=f"{name}-fn", PolicyName="workload", PolicyDocument=FUNCTION_POLICY
+    )
     return create_function(aws("lambda"), name, code, Role=role["Role"]["Arn"], **overrides)
 
 
