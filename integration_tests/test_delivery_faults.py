@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from harness.cleanup import Cleanups
 from harness.pipeline import ProcessorLogs, topic_message
 from harness.trace import Tracer
 from harness.variants import deploy_variant
@@ -110,7 +111,7 @@ def faulty_processor(
     client: Callable[..., Any], stack: dict[str, Any], tracer: Tracer, unique: Callable[[str], str]
 ) -> Iterator[Callable[..., FaultyProcessor]]:
     sqs, lam, logs = client("sqs"), client("lambda"), client("logs")
-    cleanups: list[Callable[[], Any]] = []
+    cleanups = Cleanups()
 
     def make(batch_size: int = 10, window: int = 0) -> FaultyProcessor:
         name = unique("faulty-processor")
@@ -159,11 +160,7 @@ def faulty_processor(
         )
 
     yield make
-    for cleanup in reversed(cleanups):
-        try:
-            cleanup()
-        except Exception as error:  # keep cleaning up; say what was left
-            print(f"cleanup left something behind: {error}")
+    cleanups.run()
 
 
 def user(unique: Callable[[str], str]) -> str:

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from harness.cleanup import Cleanups
 from harness.pipeline import Denial, denials, describe_denials, topic_message
 from harness.trace import Tracer
 from harness.variants import deploy_variant
@@ -131,7 +132,7 @@ def copy_role(
     name: str,
     without: str | None,
     rename: Callable[[str], str],
-    cleanups: list[Callable[[], Any]],
+    cleanups: Cleanups,
 ) -> tuple[str, list[str]]:
     """Create role `name` as a copy of role `source` minus the statement with Sid `without`.
 
@@ -195,7 +196,7 @@ def variant(
     (with its policies) afterwards.
     """
     iam, lam, logs = client("iam"), client("lambda"), client("logs")
-    cleanups: list[Callable[[], Any]] = []
+    cleanups = Cleanups()
     policy_log = None
     if target == "sandbox":
         policy_log = request.getfixturevalue("sandbox_config").home / LOG_NAME
@@ -228,11 +229,7 @@ def variant(
         return Variant(lam, logs, function, name, role_name, without, kept, policy_log)
 
     yield make
-    for cleanup in reversed(cleanups):
-        try:
-            cleanup()
-        except Exception as error:  # keep cleaning up; say what was left
-            print(f"cleanup left something behind: {error}")
+    cleanups.run()
 
 
 # ------------------------------------------------------------------ events as triggers send them

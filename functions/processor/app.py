@@ -2,10 +2,15 @@
 
 Per record: store once, deliver, record the delivery (docs/contract.md, "Delivery"):
 
-    put_once ─▶ (new, or stored but not yet delivered) ─▶ deliver ─▶ mark_delivered
-             └▶ (already delivered) ─▶ `notification.duplicate`, nothing else
+    put_once (with a delivery lease) ─▶ deliver ─▶ mark_delivered
+       └ exists ─▶ delivered: `notification.duplicate`, nothing else
+                 ─▶ our own lease (the put's reply was lost): deliver
+                 ─▶ another attempt's lease, still running: wait for it (then a duplicate),
+                    or fail the record to retry later
+                 ─▶ a lease that ran out (its attempt died): take it over, deliver
 
-so a redelivered message completes whatever its first attempt did not, whichever step died.
+so a redelivered message completes whatever its first attempt did not, whichever step died, and
+two copies of one message processed at the same time deliver it once.
 A body that can never be a notification is dead-lettered at once with its reason
 (processor/dead_letters.py); any other failure fails only its record (Powertools'
 BatchProcessor returns a partial batch response; the mapping needs ReportBatchItemFailures),
@@ -18,6 +23,8 @@ A batch that runs short of time stops before the next record and reports the res
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +49,8 @@ from processor.store import NotificationStore
 
 #: Time kept back for one more record: a store, a delivery and a mark, with one slow retry.
 RECORD_RESERVE_MS: Final = 2000
+#: How often an attempt looks again while another attempt holds the delivery lease.
+LEASE_POLL_SECONDS: Final = 0.05
 
 logger = Logger()
 # With `logger`, each failed record is logged with its exception (e.g. an AccessDenied naming
@@ -51,6 +60,10 @@ batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=F
 
 class OutOfTime(Exception):
     """Raised for the records a batch had no time left for: they are retried, not lost."""
+
+
+class LeaseHeld(Exception):
+    """Another attempt is still delivering this notification: retry the record later."""
 
 
 @dataclass
@@ -63,6 +76,7 @@ class Settings:
     clock: Callable[[], datetime] = now
     reserve_ms: int = RECORD_RESERVE_MS
     remaining_ms: Callable[[], int] = field(default=lambda: 1 << 30)
+    now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
 
 
 _settings: Settings | None = None
@@ -100,24 +114,49 @@ def dead_letter(record: SQSRecord, error: RequestError) -> None:
 def process(record: SQSRecord) -> None:
     """Store, deliver and mark one record's notification; raise to fail the record."""
     config = settings()
-    if config.remaining_ms() < config.reserve_ms:
-        raise OutOfTime(f"{config.remaining_ms()} ms left, {config.reserve_ms} ms needed")
+    left_ms = config.remaining_ms()
+    if left_ms < config.reserve_ms:
+        raise OutOfTime(f"{left_ms} ms left, {config.reserve_ms} ms needed")
     try:
         notification = parse_topic_message(record.body)
     except RequestError as error:
         dead_letter(record, error)
         return
+    owner, until_ms = str(uuid.uuid4()), config.now_ms() + left_ms
     item = notification.to_item(
         stored_at=config.clock(), shards=config.shards, retention_days=config.retention_days
     )
-    if not config.store.put_once(item):
-        if config.store.is_delivered(notification.id):
-            logger.info("notification.duplicate", extra={"id": notification.id})
-            return
-        logger.info("notification.resumed", extra={"id": notification.id})
+    item.update(lease_owner=owner, lease_until=until_ms)
+    if not config.store.put_once(item) and not acquire_lease(notification.id, owner, until_ms):
+        logger.info("notification.duplicate", extra={"id": notification.id})
+        return
     delivered_at = config.clock()
     config.delivery.deliver(notification, queue_name(record.event_source_arn), delivered_at)
     config.store.mark_delivered(notification.id, format_timestamp(delivered_at))
+
+
+def acquire_lease(notification_id: str, owner: str, until_ms: int) -> bool:
+    """For a stored notification: True when this attempt may deliver it, False when delivered.
+
+    Raises LeaseHeld when another attempt still holds the lease and this one has no time left
+    to wait for it.
+    """
+    config = settings()
+    while True:
+        lease = config.store.lease(notification_id)
+        if lease.delivered:
+            return False
+        if lease.owner == owner:  # our own put committed; its reply was lost
+            break
+        if lease.until_ms <= config.now_ms():  # its attempt died: take over
+            if config.store.take_over(notification_id, lease.owner, owner, until_ms):
+                break
+            continue
+        if config.remaining_ms() < config.reserve_ms:
+            raise LeaseHeld(f"{notification_id} is being delivered by another attempt")
+        time.sleep(LEASE_POLL_SECONDS)
+    logger.info("notification.resumed", extra={"id": notification_id})
+    return True
 
 
 @logger.inject_lambda_context

@@ -206,7 +206,13 @@ def response_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-def sqs_record(body: str, queue: str = "notifications-high", message_id: str | None = None) -> dict:
+def sqs_record(
+    body: str,
+    queue: str = "notifications-high",
+    message_id: str | None = None,
+    arn: str | None = None,
+) -> dict:
+    """An SQS event record; `arn` (a real queue's) overrides the one built from `queue`."""
     return {
         "messageId": message_id or str(uuid.uuid4()),
         "receiptHandle": "handle",
@@ -215,6 +221,6 @@ def sqs_record(body: str, queue: str = "notifications-high", message_id: str | N
         "messageAttributes": {},
         "md5OfBody": "",
         "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{queue}",
+        "eventSourceARN": arn or f"arn:aws:sqs:us-east-1:000000000000:{queue}",
         "awsRegion": "us-east-1",
     }

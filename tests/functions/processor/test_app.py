@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from lambda_fakes import FakeContext, client_error
+from lambda_fakes import FakeContext, client_error, sqs_record
 from processor import app
 from processor.dead_letters import DeadLetters
 from processor.delivery import Delivery, latency_ms
@@ -56,17 +56,7 @@ class World:
     settings: app.Settings
 
     def record(self, body: str, message_id: str = "m-1") -> dict:
-        return {
-            "messageId": message_id,
-            "receiptHandle": "handle",
-            "body": body,
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": "us-east-1",
-        }
+        return sqs_record(body, message_id=message_id, arn=self.queue_arn)
 
     def run(self, *bodies: str) -> dict:
         records = [self.record(body, f"m-{n}") for n, body in enumerate(bodies)]
@@ -310,3 +300,71 @@ def test_latency_is_never_negative() -> None:
     notification = parse_topic_message(message())
     assert latency_ms(notification, NOW) == 1250
     assert latency_ms(notification, datetime(2026, 1, 31, 11, 59, 59, tzinfo=UTC)) == 0
+
+
+def lease_item(owner: str, until_ms: int) -> dict[str, Any]:
+    """The item another attempt stored (with its delivery lease), not yet delivered."""
+    return {"id": "n-1", "user_id": "alice", "lease_owner": owner, "lease_until": until_ms}
+
+
+def test_a_copy_arriving_while_another_attempt_delivers_waits_and_delivers_nothing(
+    world: World, logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.table.put_item(Item=lease_item("other", 1 << 62))  # live lease
+    store, real_lease = world.settings.store, world.settings.store.lease
+    looks = []
+
+    def lease(notification_id: str):  # the other attempt records its delivery meanwhile
+        looks.append(notification_id)
+        if len(looks) == 2:
+            store.mark_delivered(notification_id, "by the other attempt")
+        return real_lease(notification_id)
+
+    monkeypatch.setattr(store, "lease", lease)
+    monkeypatch.setattr(app, "LEASE_POLL_SECONDS", 0)
+    assert world.run(message()) == {"batchItemFailures": []}
+    assert world.item()["delivered_at"] == "by the other attempt"
+    assert "notification.delivered" not in kinds(logs)
+    assert kinds(logs).count("notification.duplicate") == 1
+
+
+def test_a_copy_with_no_time_to_wait_for_the_lease_holder_is_retried_later(
+    world: World, logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.table.put_item(Item=lease_item("other", 1 << 62))
+    world.settings.reserve_ms = 2000
+    left = iter(range(2500, 0, -100))  # the clock runs down while the attempt waits
+    context = FakeContext()
+    context.get_remaining_time_in_millis = lambda: next(left)  # type: ignore[method-assign]
+    monkeypatch.setattr(app, "LEASE_POLL_SECONDS", 0)
+    answer = app.handler({"Records": [world.record(message(), "m-0")]}, context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert "delivered_at" not in world.item()
+    assert "notification.delivered" not in kinds(logs)
+
+
+def test_a_lease_that_ran_out_is_taken_over_and_delivered_once(
+    world: World, logs: io.StringIO
+) -> None:
+    world.table.put_item(Item=lease_item("dead attempt", 1))  # expired long ago
+    assert world.run(message()) == {"batchItemFailures": []}
+    item = world.item()
+    assert item["delivered_at"] and item["lease_owner"] != "dead attempt"
+    assert kinds(logs).count("notification.delivered") == 1
+
+
+def test_a_put_whose_reply_was_lost_finds_its_own_lease_and_delivers(
+    world: World, logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = world.settings.store
+    real_put = store.put_once
+
+    def committed_then_lost(item: dict[str, Any]) -> bool:
+        real_put(item)  # DynamoDB committed; botocore's retry then fails the condition
+        return real_put(item)
+
+    monkeypatch.setattr(store, "put_once", committed_then_lost)
+    assert world.run(message()) == {"batchItemFailures": []}
+    assert world.item()["delivered_at"]
+    assert kinds(logs).count("notification.delivered") == 1
+    assert kinds(logs).count("notification.resumed") == 1
