@@ -48,7 +48,8 @@ function policies, cross-account access), KMS grants, service principals, SCPs a
 permission boundaries, session policies, IAM users' keys, implied KMS checks of SQS SSE-KMS
 queues and of log groups.
 
-Every evaluated call is appended as one JSON line to `$SANDBOX_HOME/iam-policy.log` (time,
+Every evaluated call is appended as one JSON line to `$SANDBOX_HOME/iam-policy.log` (emptied when
+LocalStack starts: one sandbox state per log; time,
 principal, role, action, resource, decision, sid, policy); `python -m sandbox.iam_report`
 summarises it per role. SANDBOX_ENFORCE_IAM=0 turns enforcement off (calls are still logged,
 with the decision that would have been taken, prefixed "would-").
@@ -86,6 +87,7 @@ The start-up hook imports all of them and raises if one is missing: LocalStack d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -598,6 +600,12 @@ class PolicyLog:
         self.path = path
         self._lock = threading.Lock()
 
+    def restart(self) -> None:
+        """Empty the log: a new LocalStack process is a new sandbox state (no persistence)."""
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.write_text("")
+
     def write(self, **entry: Any) -> None:
         if self.path is None:
             return
@@ -752,5 +760,6 @@ def register_iam_enforcement() -> None:
         raise RuntimeError(f"sandbox iam_enforcement: LocalStack internals missing: {e!r}") from e
     ENFORCER.enforce = enforcement_enabled()
     ENFORCER.log = PolicyLog(log_path())
+    ENFORCER.log.restart()
     register(ENFORCER)
     LOG.info("sandbox iam_enforcement: enforce=%s log=%s", ENFORCER.enforce, ENFORCER.log.path)
