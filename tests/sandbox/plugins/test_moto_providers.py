@@ -381,4 +381,14 @@ def test_terraform_creates_reads_updates_and_deletes(
         ok("apply", "-auto-approve", *update)
         ok("plan", "-detailed-exitcode", *update)
     finally:
-        ok("destroy", "-auto-approve", *update)
+        destroyed = terraform("destroy", "-auto-approve", *update)
+        if destroyed.returncode != 0 and "ResourceNotFoundException" in destroyed.stderr:
+            # Seen once in ~5 full runs under load: the provider's DeleteTable was sent twice
+            # (an SDK retry of a request the sandbox had answered), the second found nothing.
+            # A second destroy must then find nothing left to delete.
+            print(f"first destroy failed, retrying once:\n{destroyed.stderr[-1500:]}")
+            ok("destroy", "-auto-approve", *update)
+        else:
+            assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
+        left = terraform("state", "list")
+        assert left.returncode == 0 and not left.stdout.strip(), left.stdout + left.stderr
