@@ -1,0 +1,327 @@
+"""Service-to-service deliveries follow resource policies, as on AWS; each check is logged.
+
+Why: LocalStack's open-source core ignores resource-based policies, so a queue whose policy
+admits another topic, or a Lambda permission naming another API route, works in the sandbox and
+fails only on AWS.
+
+Checked (same evaluator as `iam_enforcement`: explicit Deny wins, else an Allow is needed; the
+principal is the service, `{"Service": "<service>.amazonaws.com"}`; condition keys
+aws:SourceArn, aws:SourceAccount, aws:SecureTransport):
+- SNS → SQS: sqs:SendMessage on the queue, principal sns.amazonaws.com, aws:SourceArn = topic
+  ARN, against the queue's `Policy` attribute. A denial is a failed delivery (the publisher's
+  delivery failure path: delivery log, subscription redrive policy / DLQ). A queue WITHOUT a
+  policy is NOT enforced (AWS refuses it, but tests/sandbox/test_no_network.py subscribes such
+  a queue): logged as "no-policy".
+- API Gateway → Lambda (REST API AWS_PROXY / AWS integrations): lambda:InvokeFunction,
+  principal apigateway.amazonaws.com, aws:SourceArn =
+  `arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD><path>`, against the
+  function's resource policy (its qualifier's, else `$LATEST`). A denial is Lambda's
+  `AccessDeniedException`, which the integration turns into 500 "Internal server error".
+- CloudWatch alarm → SNS: sns:Publish, principal cloudwatch.amazonaws.com, aws:SourceArn = alarm
+  ARN, aws:SourceAccount = alarm account, against the topic's `Policy`. LocalStack's default topic
+  policy (Id `__default_policy_ID`) is not evaluated (treated as allowing). Denied → the alarm
+  action fails (logged by LocalStack), nothing is published.
+
+SANDBOX_ENFORCE_IAM=0: checked and logged ("would-..."), never denied. Lines go to the policy log
+of `iam_enforcement` (`$SANDBOX_HOME/iam-policy.log`) with `principal` = the service principal.
+
+Relies on these internals of localstack-core 2026.3.0 (checked by
+tests/sandbox/plugins/test_resource_policies.py and at start-up):
+- `RequestContext.internal_request_params` (`service_principal`, `source_arn`) that LocalStack's
+  internal clients send (`connect_to(...).<svc>.request_metadata(...)`): SNS's
+  `SqsTopicPublisher._publish` (service_principal "sns", source_arn = topic ARN) and API
+  Gateway's `RestApiAwsProxyIntegration.call_lambda` (service_principal "apigateway");
+- `localstack.services.sqs.models.sqs_stores[account][region].queues[name].attributes`;
+- `localstack.services.lambda_.invocation.models.lambda_stores[account][region].functions[name]
+  .permissions[qualifier].policy.Statement`;
+- `localstack.services.sns.models.sns_stores[account][region].topics[arn]["attributes"]`;
+- `localstack.services.cloudwatch.provider_v2`: module global `connect_to` (used by
+  `set_alarm_state` to publish alarm actions) and `CloudwatchProvider.set_alarm_state`, wrapped
+  here to send service_principal "cloudwatch" + the alarm ARN. Composite alarm actions are not
+  covered.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from localstack.runtime import hooks
+
+from sandbox.plugins import iam_enforcement
+from sandbox.plugins.iam_enforcement import ALLOW, DENY, Decision, evaluate
+
+if TYPE_CHECKING:
+    from localstack.aws.api import RequestContext
+    from localstack.http import Response
+    from rolo.gateway.chain import HandlerChain
+
+LOG = logging.getLogger(__name__)
+DEFAULT_TOPIC_POLICY_ID = "__default_policy_ID"
+NO_POLICY = "no-policy"
+
+
+def service_policy_decision(
+    document: dict, service: str, action: str, resource: str, context: dict[str, Any]
+) -> Decision:
+    """Resource-policy evaluation for a service principal: only statements naming it count."""
+    principal_name = f"{service}.amazonaws.com"
+    relevant = []
+    for data in iam_enforcement._as_list(document.get("Statement")):
+        principal = data.get("Principal")
+        if principal == "*":
+            names = {"*"}
+        elif isinstance(principal, dict):
+            names = {str(p) for p in iam_enforcement._as_list(principal.get("Service"))}
+            names |= {"*"} & {str(p) for p in iam_enforcement._as_list(principal.get("AWS"))}
+        else:
+            names = set()
+        if names & {principal_name, "*"}:
+            relevant.append(data)
+    return evaluate([("resource policy", {"Statement": relevant})], action, resource, context)
+
+
+def condition_context(source_arn: str | None, service: str) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "aws:SecureTransport": "true",
+        "aws:PrincipalServiceName": f"{service}.amazonaws.com",
+    }
+    if source_arn:
+        values["aws:SourceArn"] = source_arn
+        parts = source_arn.split(":")
+        if len(parts) > 4 and parts[4]:
+            values["aws:SourceAccount"] = parts[4]
+    return values
+
+
+# ------------------------------------------------------------------ LocalStack state
+
+
+def queue_policy(queue_name: str, account: str, region: str) -> dict | None:
+    from localstack.services.sqs.models import sqs_stores
+
+    queue = sqs_stores[account][region].queues.get(queue_name)
+    text = queue.attributes.get("Policy") if queue is not None else None
+    return json.loads(text) if text else None
+
+
+def function_policy(function: str, qualifier: str | None, account: str, region: str) -> dict | None:
+    from localstack.services.lambda_.invocation.models import lambda_stores
+
+    if function.startswith("arn:"):
+        parts = function.split(":")
+        account, region, function = parts[4], parts[3], parts[6]
+        if len(parts) > 7:
+            qualifier = qualifier or parts[7]
+    elif ":" in function:
+        function, _, qualifier = function.partition(":")
+    fn = lambda_stores[account][region].functions.get(function)
+    if fn is None:
+        return None
+    permission = fn.permissions.get(qualifier or "$LATEST")
+    if permission is None:
+        return None
+    return {"Statement": list(permission.policy.Statement)}
+
+
+def topic_policy(topic_arn: str, account: str, region: str) -> dict | None:
+    from localstack.services.sns.models import sns_stores
+
+    topic = sns_stores[account][region].topics.get(topic_arn)
+    text = topic["attributes"].get("Policy") if topic is not None else None
+    return json.loads(text) if text else None
+
+
+# ------------------------------------------------------------------ the check
+
+
+@dataclass(frozen=True)
+class Check:
+    service: str  # the calling service (principal <service>.amazonaws.com)
+    action: str
+    resource: str
+    policy: dict | None  # None: the resource has no policy
+
+
+def check_of(context: RequestContext) -> Check | None:
+    """The resource-policy check an internal service-to-service call needs, or None."""
+    params = context.internal_request_params or {}
+    principal = params.get("service_principal")
+    if not principal or context.service is None or context.operation is None:
+        return None
+    service, operation = context.service.service_name, context.operation.name
+    request = dict(context.service_request or {})
+    account, region = context.account_id, context.region
+    if principal == "sns" and service == "sqs" and operation in ("SendMessage", "SendMessageBatch"):
+        arn = iam_enforcement.resources_of("sqs", operation, request, account, region)[0]
+        if arn == "*":
+            return None
+        _, _, _, q_region, q_account, name = arn.split(":", 5)
+        return Check("sns", "sqs:SendMessage", arn, queue_policy(name, q_account, q_region))
+    if principal == "apigateway" and service == "lambda" and operation == "Invoke":
+        arn = iam_enforcement.resources_of("lambda", operation, request, account, region)[0]
+        document = function_policy(
+            request.get("FunctionName", ""), request.get("Qualifier"), account, region
+        )
+        return Check("apigateway", "lambda:InvokeFunction", arn, document)
+    if principal == "cloudwatch" and service == "sns" and operation == "Publish":
+        arn = request.get("TopicArn")
+        if not arn:
+            return None
+        parts = arn.split(":")
+        document = topic_policy(arn, parts[4], parts[3])
+        if document is not None and document.get("Id") == DEFAULT_TOPIC_POLICY_ID:
+            document = None
+        return Check("cloudwatch", "sns:Publish", arn, document)
+    return None
+
+
+def denied_error(check: Check, source_arn: str | None):
+    from localstack.aws.api import CommonServiceException
+    from localstack.aws.api.sns import AuthorizationErrorException
+
+    principal = f"{check.service}.amazonaws.com"
+    message = (
+        f"The service principal {principal} is not authorized to perform: {check.action} on "
+        f"resource: {check.resource} (source {source_arn}): denied by its resource-based policy"
+    )
+    if check.action.startswith("sns:"):
+        return AuthorizationErrorException(message)
+    if check.action.startswith("sqs:"):
+        return CommonServiceException("AccessDeniedException", message, 403, True)
+    return CommonServiceException("AccessDeniedException", message, 403, True)
+
+
+class ResourcePolicyEnforcer:
+    def __init__(self, enforce: bool | None = None) -> None:
+        self._enforce = enforce
+
+    @property
+    def enforce(self) -> bool:
+        return iam_enforcement.ENFORCER.enforce if self._enforce is None else self._enforce
+
+    def __call__(self, chain: HandlerChain, context: RequestContext, response: Response) -> None:
+        if not context.is_internal_call:
+            return
+        check = check_of(context)
+        if check is None:
+            return
+        source_arn = (context.internal_request_params or {}).get("source_arn")
+        if check.service == "sns" and source_arn and source_arn.count(":") == 6:
+            # LocalStack's subscription-DLQ redrive names the subscription; AWS the topic
+            source_arn = source_arn.rsplit(":", 1)[0]
+        if check.policy is None:
+            self._record(check, source_arn, Decision(NO_POLICY))
+            return
+        values = condition_context(source_arn, check.service)
+        decision = service_policy_decision(
+            check.policy, check.service, check.action, check.resource, values
+        )
+        self._record(check, source_arn, decision)
+        if decision.effect != ALLOW and self.enforce:
+            raise denied_error(check, source_arn)
+
+    def _record(self, check: Check, source_arn: str | None, decision: Decision) -> None:
+        effect = decision.effect
+        if not self.enforce and effect not in (ALLOW, NO_POLICY):
+            effect = f"would-{effect}"
+        iam_enforcement.ENFORCER.log.write(
+            principal=f"{check.service}.amazonaws.com",
+            role=None,
+            action=check.action,
+            resource=check.resource,
+            decision=effect,
+            sid=decision.sid,
+            policy="resource policy" if decision.effect in (ALLOW, DENY) else decision.policy,
+            source_arn=source_arn,
+        )
+
+
+ENFORCER = ResourcePolicyEnforcer()
+
+# ------------------------------------------------------------------ CloudWatch alarm actions
+
+_ALARM = threading.local()
+
+
+class _AlarmClients:
+    """`connect_to(...)` whose `.sns` client says "cloudwatch, for this alarm"."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+
+    def __getattr__(self, name: str) -> Any:
+        client = getattr(self._factory, name)
+        if name == "sns":
+            arn = getattr(_ALARM, "arn", None)
+            return client.request_metadata(service_principal="cloudwatch", source_arn=arn)
+        return client
+
+
+def _connect_to(*args: Any, **kwargs: Any) -> Any:
+    from localstack.aws.connect import connect_to
+
+    return _AlarmClients(connect_to(*args, **kwargs))
+
+
+def patch_alarm_actions() -> None:
+    from localstack.services.cloudwatch import provider_v2
+
+    cls = provider_v2.CloudwatchProvider
+    original = cls.set_alarm_state
+    if getattr(original, "_sandbox_resource_policies", False):
+        return
+
+    @functools.wraps(original)
+    def set_alarm_state(self, context, alarm_name, *args, **kwargs):
+        _ALARM.arn = f"arn:aws:cloudwatch:{context.region}:{context.account_id}:alarm:{alarm_name}"
+        try:
+            return original(self, context, alarm_name, *args, **kwargs)
+        finally:
+            _ALARM.arn = None
+
+    set_alarm_state._sandbox_resource_policies = True
+    cls.set_alarm_state = set_alarm_state
+    provider_v2.connect_to = _connect_to
+
+
+def check_internals() -> None:
+    from localstack.aws.api import RequestContext
+    from localstack.services.cloudwatch import provider_v2
+    from localstack.services.lambda_.invocation.lambda_models import (
+        Function,
+        FunctionResourcePolicy,
+    )
+    from localstack.services.lambda_.invocation.models import lambda_stores
+    from localstack.services.sns.models import sns_stores
+    from localstack.services.sqs.models import sqs_stores
+
+    assert hasattr(RequestContext(None), "internal_request_params")
+    assert "permissions" in Function.__dataclass_fields__
+    assert "policy" in FunctionResourcePolicy.__dataclass_fields__
+    assert hasattr(provider_v2, "connect_to")
+    assert hasattr(provider_v2.CloudwatchProvider, "set_alarm_state")
+    del lambda_stores, sns_stores, sqs_stores
+
+
+def register(enforcer: ResourcePolicyEnforcer = ENFORCER) -> None:
+    from localstack.aws import handlers
+
+    steps = handlers.serve_custom_service_request_handlers.handlers
+    if enforcer not in steps:
+        steps.append(enforcer)
+
+
+@hooks.on_infra_start()
+def register_resource_policies() -> None:
+    try:
+        check_internals()
+    except Exception as e:
+        raise RuntimeError(f"sandbox resource_policies: LocalStack internals missing: {e!r}") from e
+    patch_alarm_actions()
+    register(ENFORCER)
+    LOG.info("sandbox resource_policies: registered")
