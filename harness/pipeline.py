@@ -10,6 +10,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -95,6 +96,25 @@ def queue_counts(sqs: Any, queue_url: str) -> dict[str, str]:
     }
 
 
+def log_events(logs: Any, log_group: str, since: float, pattern: str) -> Iterator[dict[str, Any]]:
+    """CloudWatch Logs events of `log_group` matching `pattern` since `since` (5 s of slack for
+    clock skew), page by page, at most 100 pages; none when the group does not exist yet."""
+    kwargs: dict[str, Any] = {
+        "logGroupName": log_group,
+        "startTime": int((since - 5) * 1000),
+        "filterPattern": pattern,
+    }
+    for _ in range(100):  # pages
+        try:
+            page = logs.filter_log_events(**kwargs)
+        except logs.exceptions.ResourceNotFoundException:
+            return
+        yield from page.get("events", [])
+        if not page.get("nextToken"):
+            return
+        kwargs["nextToken"] = page["nextToken"]
+
+
 @dataclass(frozen=True)
 class ProcessorLogs:
     """The processor's JSON log lines (Powertools), searched by a string they contain."""
@@ -105,28 +125,15 @@ class ProcessorLogs:
     def lines(self, needle: str, since: float, kind: str | None = None) -> list[dict[str, Any]]:
         """Lines mentioning `needle` with `"message": kind` (any kind when None), oldest first."""
         found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "logGroupName": self.log_group,
-            "startTime": int((since - 5) * 1000),
-            "filterPattern": f'"{needle}"',
-        }
-        for _ in range(100):  # pages
+        for event in log_events(self.logs, self.log_group, since, f'"{needle}"'):
+            if needle not in event["message"]:  # the filter pattern matches terms loosely
+                continue
             try:
-                page = self.logs.filter_log_events(**kwargs)
-            except self.logs.exceptions.ResourceNotFoundException:
-                return []
-            for event in page.get("events", []):
-                if needle not in event["message"]:  # the filter pattern matches terms loosely
-                    continue
-                try:
-                    line = json.loads(event["message"])
-                except ValueError:
-                    continue
-                if isinstance(line, dict) and (kind is None or line.get("message") == kind):
-                    found.append({**line, "_timestamp": event["timestamp"] / 1000})
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
+                line = json.loads(event["message"])
+            except ValueError:
+                continue
+            if isinstance(line, dict) and (kind is None or line.get("message") == kind):
+                found.append({**line, "_timestamp": event["timestamp"] / 1000})
         return sorted(found, key=lambda line: line["_timestamp"])
 
     def kinds(self, needle: str, since: float) -> dict[str, int]:
@@ -166,25 +173,12 @@ class Denial:
 def denials(logs: Any, log_group: str, since: float) -> list[Denial]:
     """The access denials (AccessDenied*, AuthorizationError, KMSAccessDenied) that the
     functions logging to `log_group` logged since `since`, oldest first, each once."""
-    kwargs: dict[str, Any] = {
-        "logGroupName": log_group,
-        "startTime": int((since - 5) * 1000),
-        "filterPattern": '"when calling the"',
-    }
     found: dict[tuple[str, str, str], Denial] = {}
-    for _ in range(100):  # pages
-        try:
-            page = logs.filter_log_events(**kwargs)
-        except logs.exceptions.ResourceNotFoundException:
-            break
-        for event in page.get("events", []):
-            for match in _CLIENT_ERROR.finditer(event["message"]):
-                if _DENIED.search(match["error"]):
-                    key = (match["error"], match["operation"], match["message"])
-                    found.setdefault(key, Denial(*key, at=event["timestamp"] / 1000))
-        if not page.get("nextToken"):
-            break
-        kwargs["nextToken"] = page["nextToken"]
+    for event in log_events(logs, log_group, since, '"when calling the"'):
+        for match in _CLIENT_ERROR.finditer(event["message"]):
+            if _DENIED.search(match["error"]):
+                key = (match["error"], match["operation"], match["message"])
+                found.setdefault(key, Denial(*key, at=event["timestamp"] / 1000))
     return sorted(found.values(), key=lambda denial: denial.at)
 
 

@@ -87,7 +87,6 @@ The start-up hook imports all of them and raises if one is missing: LocalStack d
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -594,27 +593,40 @@ def kms_denied_error(service: str):
 
 
 class PolicyLog:
-    """Appends one JSON line per evaluated call; thread-safe."""
+    """Appends one JSON line per evaluated call; thread-safe.
+
+    The file is opened once (line-buffered, so a reader sees every line at once), not on every
+    request: this runs on the gateway's hot path.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._file: Any = None
 
     def restart(self) -> None:
         """Empty the log: a new LocalStack process is a new sandbox state (no persistence)."""
-        if self.path is not None:
-            with contextlib.suppress(OSError):
-                self.path.write_text("")
+        self._open("w")
+
+    def _open(self, mode: str) -> None:
+        if self.path is None:
+            return
+        with self._lock:
+            try:
+                self._file = self.path.open(mode, buffering=1)
+            except OSError as e:
+                LOG.warning("iam_enforcement: cannot open %s: %s", self.path, e)
 
     def write(self, **entry: Any) -> None:
         if self.path is None:
             return
+        if self._file is None:
+            self._open("a")
         line = json.dumps({"time": datetime.now(UTC).isoformat(), **entry}) + "\n"
         with self._lock:
             try:
-                with self.path.open("a") as f:
-                    f.write(line)
-            except OSError as e:  # the log must never fail a request
+                self._file.write(line)
+            except (OSError, AttributeError, ValueError) as e:  # never fail a request
                 LOG.warning("iam_enforcement: cannot write %s: %s", self.path, e)
 
 
