@@ -39,9 +39,10 @@ deploy: setup ## bring the sandbox up if needed, build, apply stack/ with tfloca
 destroy: setup ## destroy what `make deploy` created in the sandbox
 	@$(PY) -m harness.deploy destroy
 
-lint: setup ## ruff
+lint: setup ## ruff, and actionlint (with shellcheck) on .github/workflows
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
+	@$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck -pyflakes= .github/workflows/*.yml
 
 test: setup $(LOAD_STAMP) ## everything CI runs: lint, then unit, sandbox, Terraform and end-to-end suites (-n $(WORKERS))
 	@$(MAKE) --no-print-directory lint
