@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.aws import admit_topic
 from harness.waiting import eventually
 
 
@@ -118,22 +119,7 @@ class AlertSubscriber:
     @classmethod
     def create(cls, sqs: Any, sns: Any, topic_arn: str, name: str) -> AlertSubscriber:
         queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-                }
-            ],
-        }
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        queue_arn = admit_topic(sqs, queue_url, topic_arn)
         try:
             subscription_arn = sns.subscribe(
                 TopicArn=topic_arn,

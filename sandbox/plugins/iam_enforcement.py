@@ -43,10 +43,14 @@ event source pollers, SNS deliveries, Lambda's AssumeRole), sts:GetCallerIdentit
 on AWS either), sessions of roles that do not exist in IAM (AWS would have refused
 CreateFunction; the suites' placeholder role `harness.lambdas.DEFAULT_ROLE` is one), and services
 outside `ENFORCED_SERVICES` (their operation names are not their IAM actions: logged as
-"not-enforced"). Not reproduced: resource-based policies (SQS queue, SNS topic and Lambda
-function policies, cross-account access), KMS grants, service principals, SCPs and RCPs,
-permission boundaries, session policies, IAM users' keys, implied KMS checks of SQS SSE-KMS
-queues and of log groups.
+"not-enforced").
+
+Resource-based policies on a function's own calls (SQS queue, SNS topic, Lambda function
+policies; KMS key policies on direct KMS calls): an explicit Deny in either policy denies; in
+the same account either may allow (a resource policy naming only the account root delegates to
+IAM); on another account's resource both must allow. Not reproduced: KMS grants, service
+principals' own calls beyond `resource_policies`, SCPs and RCPs, permission boundaries, session
+policies, IAM users' keys, implied KMS checks of SQS SSE-KMS queues and of log groups.
 
 Every evaluated call is appended as one JSON line to `$SANDBOX_HOME/iam-policy.log` (emptied when
 LocalStack starts: one sandbox state per log; time,
@@ -110,6 +114,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 ENABLE_SETTING = "SANDBOX_ENFORCE_IAM"
+RESOURCE_POLICY = "resource policy"  # Decision.policy of a resource-based (or key) policy
 LOG_NAME = "iam-policy.log"
 # Services whose operation names are their IAM actions (with the few exceptions in ACTION_NAMES).
 ENFORCED_SERVICES = frozenset(
@@ -451,6 +456,62 @@ def topic_key(topic_arn: str, account: str, region: str) -> Key | None:
     return customer_managed_key(topic["attributes"].get("KmsMasterKeyId"), account, region)
 
 
+def queue_policy(queue_name: str, account: str, region: str) -> dict | None:
+    from localstack.services.sqs.models import sqs_stores
+
+    queue = sqs_stores[account][region].queues.get(queue_name)
+    text = queue.attributes.get("Policy") if queue is not None else None
+    return json.loads(text) if text else None
+
+
+def function_policy(function: str, qualifier: str | None, account: str, region: str) -> dict | None:
+    from localstack.services.lambda_.invocation.models import lambda_stores
+
+    if function.startswith("arn:"):
+        parts = function.split(":")
+        account, region, function = parts[4], parts[3], parts[6]
+        if len(parts) > 7:
+            qualifier = qualifier or parts[7]
+    elif ":" in function:
+        function, _, qualifier = function.partition(":")
+    fn = lambda_stores[account][region].functions.get(function)
+    if fn is None:
+        return None
+    permission = fn.permissions.get(qualifier or "$LATEST")
+    if permission is None:
+        return None
+    return {"Statement": list(permission.policy.Statement)}
+
+
+def topic_policy(topic_arn: str, account: str, region: str) -> dict | None:
+    from localstack.services.sns.models import sns_stores
+
+    topic = sns_stores[account][region].topics.get(topic_arn)
+    text = topic["attributes"].get("Policy") if topic is not None else None
+    return json.loads(text) if text else None
+
+
+def resource_policy(service: str, resource: str) -> dict | None:
+    """The resource-based policy of an SQS queue, SNS topic or Lambda function ARN, if any.
+
+    KMS key policies are not here: `kms_decision` evaluates them, with their own rules.
+    """
+    parts = resource.split(":")
+    if len(parts) < 6 or not resource.startswith("arn:"):
+        return None
+    region, account = parts[3], parts[4]
+    if service == "sqs":
+        return queue_policy(parts[5], account, region)
+    if service == "sns":
+        document = topic_policy(":".join(parts[:6]), account, region)
+        if document is not None and document.get("Id") == "__default_policy_ID":
+            return None  # admits only the owner account, whose identity policies decide
+        return document
+    if service == "lambda" and len(parts) >= 7:
+        return function_policy(resource, None, account, region)
+    return None
+
+
 # ------------------------------------------------------------------ requests → action, resources
 
 
@@ -552,16 +613,17 @@ def implied_kms(
 # ------------------------------------------------------------------ errors
 
 
-def denied_error(service: str, caller: Caller, action: str, resource: str, explicit: bool):
-    """The service's own access-denied error for an identity-policy denial."""
+def denied_error(service: str, caller: Caller, action: str, resource: str, decision: Decision):
+    """The service's own access-denied error, naming which kind of policy denied."""
     from localstack.aws.api import CommonServiceException
     from localstack.aws.api.sns import AuthorizationErrorException
 
     shown = {"sqs": action.lower(), "sns": action.replace("sns:", "SNS:")}.get(service, action)
+    kind = "resource-based" if decision.policy == RESOURCE_POLICY else "identity-based"
     reason = (
-        "with an explicit deny in an identity-based policy"
-        if explicit
-        else f"because no identity-based policy allows the {shown} action"
+        f"with an explicit deny in a{'n' if kind[0] == 'i' else ''} {kind} policy"
+        if decision.effect == DENY
+        else f"because no {kind} policy allows the {shown} action"
     )
     message = (
         f"User: {caller.session_arn} is not authorized to perform: {shown} on resource: "
@@ -660,10 +722,10 @@ class Enforcer:
         policies = role_policies(caller.account, caller.role_name)
         base = request_context(caller, region)
         for resource in resources:
-            decision = evaluate(policies, action, resource, base)
+            decision = call_decision(policies, caller, service, action, resource, base)
             self._record(caller, action, resource, decision)
             if decision.effect != ALLOW and self.enforce:
-                raise denied_error(service, caller, action, resource, decision.effect == DENY)
+                raise denied_error(service, caller, action, resource, decision)
         via = f"{service}.{region}.amazonaws.com"
         for key, kms_action, encryption in implied_kms(
             service, operation, request, account, region
@@ -703,6 +765,56 @@ def request_context(caller: Caller, region: str) -> dict[str, Any]:
     }
 
 
+def call_decision(
+    policies: list[tuple[str, dict]],
+    caller: Caller,
+    service: str,
+    action: str,
+    resource: str,
+    context: dict[str, Any],
+) -> Decision:
+    """A function's own call: identity policies, with the resource's policy where it has one."""
+    if service == "kms":
+        parts = resource.split(":")
+        key = customer_managed_key(resource, parts[4], parts[3]) if len(parts) > 5 else None
+        if key is not None:
+            return kms_decision(policies, caller, key, action, context)
+    identity = evaluate(policies, action, resource, context)
+    document = resource_policy(service, resource)
+    return resource_policy_decision(identity, document, caller, action, resource, context)
+
+
+def resource_policy_decision(
+    identity: Decision,
+    document: dict | None,
+    caller: Caller,
+    action: str,
+    resource: str,
+    context: dict[str, Any],
+) -> Decision:
+    """AWS's rules for identity + resource-based policies (not KMS, see `kms_decision`).
+
+    Any explicit Deny denies. Same account: either policy may allow, but a resource policy
+    naming only the account root delegates to IAM. Another account's resource: both must allow
+    (the resource policy naming the role, its session, `*` or the caller's account).
+    """
+    parts = resource.split(":")
+    same_account = len(parts) < 5 or parts[4] in ("", caller.account)
+    if document is None:
+        return identity if same_account else Decision(IMPLICIT, None, RESOURCE_POLICY)
+    principals = (caller.role_arn, caller.session_arn)
+    kind, sid = key_policy_decision(document, principals, caller.account, action, resource, context)
+    if kind == DENY:
+        return Decision(DENY, sid, RESOURCE_POLICY)
+    if identity.effect == DENY:
+        return identity
+    if same_account:
+        return Decision(ALLOW, sid, RESOURCE_POLICY) if kind == "direct" else identity
+    if kind in ("direct", "root") and identity.effect == ALLOW:
+        return identity
+    return Decision(IMPLICIT, None, RESOURCE_POLICY if kind == IMPLICIT else None)
+
+
 def kms_decision(
     policies: list[tuple[str, dict]], caller: Caller, key: Key, action: str, values: dict
 ) -> Decision:
@@ -711,14 +823,14 @@ def kms_decision(
     kind, sid = key_policy_decision(key.policy, principals, caller.account, action, key.arn, values)
     identity = evaluate(policies, action, key.arn, values)
     if kind == DENY:
-        return Decision(DENY, sid, "key policy")
+        return Decision(DENY, sid, RESOURCE_POLICY)
     if identity.effect == DENY:
         return identity
     if kind == "direct":
-        return Decision(ALLOW, sid, "key policy")
+        return Decision(ALLOW, sid, RESOURCE_POLICY)
     if kind == "root" and identity.effect == ALLOW:
         return identity
-    return Decision(IMPLICIT, None, "key policy" if kind == IMPLICIT else None)
+    return Decision(IMPLICIT, None, RESOURCE_POLICY if kind == IMPLICIT else None)
 
 
 ENFORCER = Enforcer()

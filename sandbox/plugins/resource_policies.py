@@ -9,18 +9,19 @@ principal is the service, `{"Service": "<service>.amazonaws.com"}`; condition ke
 aws:SourceArn, aws:SourceAccount, aws:SecureTransport):
 - SNS → SQS: sqs:SendMessage on the queue, principal sns.amazonaws.com, aws:SourceArn = topic
   ARN, against the queue's `Policy` attribute. A denial is a failed delivery (the publisher's
-  delivery failure path: delivery log, subscription redrive policy / DLQ). A queue WITHOUT a
-  policy is NOT enforced (AWS refuses it, but tests/sandbox/test_no_network.py subscribes such
-  a queue): logged as "no-policy".
+  delivery failure path: delivery log, subscription redrive policy / DLQ). A queue without a
+  policy gets nothing, as on AWS (logged with policy "no-policy"; `harness.aws.admit_topic`
+  gives a test queue the policy it needs). The subscription's own DLQ needs one too.
 - API Gateway → Lambda (REST API AWS_PROXY / AWS integrations): lambda:InvokeFunction,
   principal apigateway.amazonaws.com, aws:SourceArn =
   `arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD><path>`, against the
-  function's resource policy (its qualifier's, else `$LATEST`). A denial is Lambda's
+  function's resource policy (its qualifier's, else `$LATEST`); no permission at all is a
+  denial too, as on AWS. A denial is Lambda's
   `AccessDeniedException`, which the integration turns into 500 "Internal server error".
 - CloudWatch alarm → SNS: sns:Publish, principal cloudwatch.amazonaws.com, aws:SourceArn = alarm
-  ARN, aws:SourceAccount = alarm account, against the topic's `Policy`. LocalStack's default topic
-  policy (Id `__default_policy_ID`) is not evaluated (treated as allowing). Denied → the alarm
-  action fails (logged by LocalStack), nothing is published.
+  ARN, aws:SourceAccount = alarm account, against the topic's `Policy`. The default topic policy
+  (Id `__default_policy_ID`, which admits the owner account's alarms) is not evaluated: allowed.
+  Denied → the alarm action fails (logged by LocalStack), nothing is published.
 
 SANDBOX_ENFORCE_IAM=0: checked and logged ("would-..."), never denied. Lines go to the policy log
 of `iam_enforcement` (`$SANDBOX_HOME/iam-policy.log`) with `principal` = the service principal.
@@ -44,7 +45,6 @@ tests/sandbox/plugins/test_resource_policies.py and at start-up):
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from localstack.runtime import hooks
 
 from sandbox.plugins import iam_enforcement
-from sandbox.plugins.iam_enforcement import ALLOW, DENY, Decision, evaluate
+from sandbox.plugins.iam_enforcement import ALLOW, DENY, IMPLICIT, Decision, evaluate
 
 if TYPE_CHECKING:
     from localstack.aws.api import RequestContext
@@ -98,44 +98,6 @@ def condition_context(source_arn: str | None, service: str) -> dict[str, Any]:
     return values
 
 
-# ------------------------------------------------------------------ LocalStack state
-
-
-def queue_policy(queue_name: str, account: str, region: str) -> dict | None:
-    from localstack.services.sqs.models import sqs_stores
-
-    queue = sqs_stores[account][region].queues.get(queue_name)
-    text = queue.attributes.get("Policy") if queue is not None else None
-    return json.loads(text) if text else None
-
-
-def function_policy(function: str, qualifier: str | None, account: str, region: str) -> dict | None:
-    from localstack.services.lambda_.invocation.models import lambda_stores
-
-    if function.startswith("arn:"):
-        parts = function.split(":")
-        account, region, function = parts[4], parts[3], parts[6]
-        if len(parts) > 7:
-            qualifier = qualifier or parts[7]
-    elif ":" in function:
-        function, _, qualifier = function.partition(":")
-    fn = lambda_stores[account][region].functions.get(function)
-    if fn is None:
-        return None
-    permission = fn.permissions.get(qualifier or "$LATEST")
-    if permission is None:
-        return None
-    return {"Statement": list(permission.policy.Statement)}
-
-
-def topic_policy(topic_arn: str, account: str, region: str) -> dict | None:
-    from localstack.services.sns.models import sns_stores
-
-    topic = sns_stores[account][region].topics.get(topic_arn)
-    text = topic["attributes"].get("Policy") if topic is not None else None
-    return json.loads(text) if text else None
-
-
 # ------------------------------------------------------------------ the check
 
 
@@ -161,10 +123,11 @@ def check_of(context: RequestContext) -> Check | None:
         if arn == "*":
             return None
         _, _, _, q_region, q_account, name = arn.split(":", 5)
-        return Check("sns", "sqs:SendMessage", arn, queue_policy(name, q_account, q_region))
+        document = iam_enforcement.queue_policy(name, q_account, q_region)
+        return Check("sns", "sqs:SendMessage", arn, document)
     if principal == "apigateway" and service == "lambda" and operation == "Invoke":
         arn = iam_enforcement.resources_of("lambda", operation, request, account, region)[0]
-        document = function_policy(
+        document = iam_enforcement.function_policy(
             request.get("FunctionName", ""), request.get("Qualifier"), account, region
         )
         return Check("apigateway", "lambda:InvokeFunction", arn, document)
@@ -173,7 +136,7 @@ def check_of(context: RequestContext) -> Check | None:
         if not arn:
             return None
         parts = arn.split(":")
-        document = topic_policy(arn, parts[4], parts[3])
+        document = iam_enforcement.topic_policy(arn, parts[4], parts[3])
         if document is not None and document.get("Id") == DEFAULT_TOPIC_POLICY_ID:
             document = None
         return Check("cloudwatch", "sns:Publish", arn, document)
@@ -214,20 +177,22 @@ class ResourcePolicyEnforcer:
         if check.service == "sns" and source_arn and source_arn.count(":") == 6:
             # LocalStack's subscription-DLQ redrive names the subscription; AWS the topic
             source_arn = source_arn.rsplit(":", 1)[0]
-        if check.policy is None:
-            self._record(check, source_arn, Decision(NO_POLICY))
-            return
-        values = condition_context(source_arn, check.service)
-        decision = service_policy_decision(
-            check.policy, check.service, check.action, check.resource, values
-        )
+        if check.policy is None and check.service == "cloudwatch":
+            decision = Decision(ALLOW, None, DEFAULT_TOPIC_POLICY_ID)  # admits the owner's alarms
+        elif check.policy is None:
+            decision = Decision(IMPLICIT, None, NO_POLICY)  # AWS: no policy, no delivery
+        else:
+            values = condition_context(source_arn, check.service)
+            decision = service_policy_decision(
+                check.policy, check.service, check.action, check.resource, values
+            )
         self._record(check, source_arn, decision)
         if decision.effect != ALLOW and self.enforce:
             raise denied_error(check, source_arn)
 
     def _record(self, check: Check, source_arn: str | None, decision: Decision) -> None:
         effect = decision.effect
-        if not self.enforce and effect not in (ALLOW, NO_POLICY):
+        if not self.enforce and effect != ALLOW:
             effect = f"would-{effect}"
         iam_enforcement.ENFORCER.log.write(
             principal=f"{check.service}.amazonaws.com",

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
+from harness.aws import admit_topic
 from harness.lambdas import create_function
 from harness.waiting import eventually
 from sandbox import launcher
@@ -53,12 +54,11 @@ def sqs_workload(aws: Client, name: str) -> None:
 def sns_to_sqs_workload(aws: Client, name: str) -> None:
     sns, sqs = aws("sns"), aws("sqs")
     url = sqs.create_queue(QueueName=f"{name}-sub")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     topic = sns.create_topic(Name=name)["TopicArn"]
     sns.subscribe(
         TopicArn=topic,
         Protocol="sqs",
-        Endpoint=arn["QueueArn"],
+        Endpoint=admit_topic(sqs, url, topic),
         Attributes={"FilterPolicy": json.dumps({"kind": ["alert"]}), "RawMessageDelivery": "true"},
     )
     for kind in ("noise", "alert"):

@@ -9,6 +9,7 @@ commands in place.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,20 @@ def _terraform(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Complet
         timeout=600,
         check=False,
     )
+
+
+def test_the_lock_file_covers_every_platform(tf: tuple[Path, dict[str, str]]) -> None:
+    """One `zh:` per published package of the provider (15 platforms), the local `h1:`.
+
+    `init` (in the fixture) verified the local package against these hashes; it must not have
+    had to change the lock file.
+    """
+    lock = (STACK / ".terraform.lock.hcl").read_text()
+    zh = re.findall(r'"zh:([0-9a-f]{64})"', lock)
+    assert len(zh) == len(set(zh)) == 15, zh
+    assert len(re.findall(r'"h1:[A-Za-z0-9+/=]{44}"', lock)) >= 1
+    work, _ = tf
+    assert (work / ".terraform.lock.hcl").read_text() == lock
 
 
 def test_fmt_is_clean() -> None:

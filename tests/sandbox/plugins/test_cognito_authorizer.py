@@ -217,6 +217,13 @@ def test_claims_reach_an_aws_proxy_lambda(aws, sandbox, pool, cognito) -> None:
     )
     integration = {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": uri}
     add_method(apigw, api, "me", integration)
+    lam.add_permission(  # API Gateway may invoke only what a permission admits, as on AWS
+        FunctionName=name,
+        StatementId="apigateway",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:000000000000:{api.id}/*",
+    )
     apigw.create_deployment(restApiId=api.id, stageName="test")
     try:
         status, claims = call(f"{api.url}/me", pool.tokens(cognito)["IdToken"])

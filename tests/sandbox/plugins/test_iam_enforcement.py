@@ -21,6 +21,7 @@ from sandbox.plugins.iam_enforcement import (
     condition_matches,
     evaluate,
     key_policy_decision,
+    resource_policy_decision,
     resources_of,
 )
 
@@ -226,6 +227,33 @@ def test_key_policy_direct_grant_root_delegation_and_deny() -> None:
     assert key_policy_decision(policy(service), *args) == (IMPLICIT, None)
     deny = {**direct, "Sid": "No", "Effect": "Deny"}
     assert key_policy_decision(policy(root, deny), *args) == (DENY, "No")
+
+
+def test_resource_policies_on_a_functions_own_calls() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/r"
+    caller = iam_enforcement.Caller(f"arn:aws:sts::{ACCOUNT}:assumed-role/r/fn", role, "r", ACCOUNT)
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"
+    foreign = f"arn:aws:sqs:{REGION}:111122223333:q"
+    allowed, implicit = iam_enforcement.Decision(ALLOW, "Mine"), iam_enforcement.Decision(IMPLICIT)
+
+    def decide(identity, resource, *statements):
+        document = policy(*statements) if statements else None
+        return resource_policy_decision(identity, document, caller, "sqs:SendMessage", resource, {})
+
+    def to(principal, effect="Allow", sid="Q"):
+        return {"Sid": sid, "Effect": effect, "Principal": {"AWS": principal}, "Action": "sqs:*"}
+
+    # same account: either policy allows; an explicit Deny in the resource policy wins
+    assert decide(allowed, queue).effect == ALLOW
+    assert decide(implicit, queue, to(role)).effect == ALLOW
+    assert decide(implicit, queue, to(f"arn:aws:iam::{ACCOUNT}:root")).effect == IMPLICIT
+    denied = decide(allowed, queue, to("*", "Deny", "NoOne"))
+    assert (denied.effect, denied.sid, denied.policy) == (DENY, "NoOne", "resource policy")
+    # another account's queue: both must allow
+    assert decide(allowed, foreign).effect == IMPLICIT
+    assert decide(implicit, foreign, to(role)).effect == IMPLICIT
+    assert decide(allowed, foreign, to(ACCOUNT)).effect == ALLOW
+    assert decide(allowed, foreign, to("arn:aws:iam::444455556666:root")).effect == IMPLICIT
 
 
 def test_resources_per_service() -> None:
@@ -446,6 +474,59 @@ def test_sqs_and_sns_denials_use_their_protocols(world, aws, unique) -> None:
             f"SNS:Publish on resource: {topic} because no identity-based policy allows the "
             "SNS:Publish action"
         )
+    finally:
+        sqs.delete_queue(QueueUrl=queue)
+        sns.delete_topic(TopicArn=topic)
+
+
+@pytest.mark.sandbox
+def test_queue_and_topic_policies_decide_a_functions_own_calls(world, aws, unique) -> None:
+    sqs, sns = aws("sqs"), aws("sns")
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    try:
+        allowed = world.role(allow(["sqs:SendMessage", "sns:Publish"], "*"))
+        bare = world.role(allow("sqs:ReceiveMessage", "*"))
+        sender, outsider = world.function(allowed), world.function(bare)
+        statements = [
+            {
+                "Sid": "NotThisOne",
+                "Effect": "Deny",
+                "Principal": {"AWS": allowed},
+                "Action": ["sqs:SendMessage", "sns:Publish"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "TheOther",
+                "Effect": "Allow",
+                "Principal": {"AWS": bare},
+                "Action": ["sqs:SendMessage", "sns:Publish"],
+                "Resource": "*",
+            },
+        ]
+        sqs.set_queue_attributes(
+            QueueUrl=queue, Attributes={"Policy": json.dumps(policy(*statements))}
+        )
+        sns.set_topic_attributes(
+            TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(policy(*statements))
+        )
+        sent = world.call(sender, "sqs", "send_message", QueueUrl=queue, MessageBody="x")
+        assert (sent["code"], sent["status"]) == ("AccessDenied", 403)
+        assert sent["message"] == (
+            f"User: {session(sender, allowed)} is not authorized to perform: sqs:sendmessage on "
+            f"resource: {queue_arn} with an explicit deny in a resource-based policy"
+        )
+        published = world.call(sender, "sns", "publish", TopicArn=topic, Message="x")
+        assert published["code"] == "AuthorizationError"
+        assert published["message"].endswith("with an explicit deny in a resource-based policy")
+        # same account: the resource policy alone admits a role its identity policies do not
+        assert world.call(outsider, "sqs", "send_message", QueueUrl=queue, MessageBody="y") == {
+            "ok": True
+        }
+        assert world.call(outsider, "sns", "publish", TopicArn=topic, Message="y") == {"ok": True}
     finally:
         sqs.delete_queue(QueueUrl=queue)
         sns.delete_topic(TopicArn=topic)
