@@ -95,10 +95,16 @@ def _covers(grant: Grant, action: str, resource: str) -> bool:
     return _glob(grant.action, action, ignore_case=True) and _glob(grant.resource, resource)
 
 
-def report(entries: list[dict], documents_of, out=sys.stdout) -> None:
+def caller_of(entry: dict) -> str:
+    """The role of a function's call; the service principal of a service-to-service delivery."""
+    return entry.get("role") or entry.get("principal") or "?"
+
+
+def report(entries: list[dict], documents_of, out=None) -> None:
+    out = out or sys.stdout
     by_role: dict[str, list[dict]] = defaultdict(list)
     for entry in entries:
-        by_role[entry.get("role", "?")].append(entry)
+        by_role[caller_of(entry)].append(entry)
     if not by_role:
         print("no evaluated calls in the policy log", file=out)
     for role in sorted(by_role):
@@ -110,6 +116,12 @@ def report(entries: list[dict], documents_of, out=sys.stdout) -> None:
         for (action, resource, decision, via), count in sorted(used.items()):
             note = f"  (for {via})" if via else ""
             print(f"    {decision:<14} {count:>6}  {action}  {resource}{note}", file=out)
+        sources = sorted({e["source_arn"] for e in by_role[role] if e.get("source_arn")})
+        if sources:
+            print(f"  on behalf of: {', '.join(sources)}", file=out)
+        if not role.startswith("arn:"):
+            print("  grants: the resources' policies (a service principal)", file=out)
+            continue
         documents = documents_of(role)
         if documents is None:
             print("  grants: unknown (role not found or sandbox not running)", file=out)
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.log.exists():
         print(f"no policy log at {args.log} (is the sandbox's IAM enforcement on?)")
         return 1
-    entries = [e for e in read_log(args.log) if not args.role or args.role in e.get("role", "")]
+    entries = [e for e in read_log(args.log) if not args.role or args.role in caller_of(e)]
     report(entries, lambda role: role_documents(config, role))
     return 0
 
