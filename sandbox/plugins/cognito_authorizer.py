@@ -2,11 +2,13 @@
 
 Why: the stock next_gen API Gateway stores COGNITO_USER_POOLS authorizers but lets every request
 through, so the sandbox would accept what AWS rejects. Here the token is checked as AWS does
-(RS256 signature with the pool's key, `exp`, `iss` of one of the authorizer's pools, `token_use`,
-scopes) and the claims reach the integration as `requestContext.authorizer.claims`.
+(RS256 signature with the pool's key named by the header's `kid`, `exp`, `iss` of one of the
+authorizer's pools, `token_use`, scopes) and the claims reach the integration as
+`requestContext.authorizer.claims`.
 
 Tokens keep moto's issuer, `https://cognito-idp.<region>.amazonaws.com/<pool-id>` (as on AWS, so
-application code that checks the issuer runs unchanged); the keys behind it are served locally at
+application code that checks the issuer runs unchanged); the pool's own public key (generated
+with the pool, sandbox/plugins/moto_providers.py) is served locally at
 `/<pool-id>/.well-known/jwks.json` and the discovery document at
 `/<pool-id>/.well-known/openid-configuration` names that issuer and that local `jwks_uri`.
 
@@ -20,7 +22,7 @@ LocalStack/moto internals relied on:
   added when the apigateway provider loads, because importing the handler chain takes seconds.
 - `localstack.services.edge.ROUTER` for the JWKS routes.
 - `moto.cognitoidp.models.cognitoidp_backends`: `CognitoIdpUserPool.json_web_key` (a joserfc
-  RSAKey, moto signs every pool's tokens with it, `kid` "dummy") and moto's public JWKS resource.
+  RSAKey, the pool's signing key: moto's published one unless moto_providers replaced it).
 """
 
 from __future__ import annotations
@@ -89,10 +91,12 @@ def pools_of(provider_arns: list[str]) -> dict[str, CognitoIdpUserPool]:
 def verify(token: str, pools: dict[str, CognitoIdpUserPool], scopes: list[str]) -> dict:
     """The token's claims if API Gateway would accept it for these pools and scopes."""
     try:
-        unverified = json.loads(extract_compact(token.encode()).payload)
-        pool = pools.get(unverified.get("iss"))
+        compact = extract_compact(token.encode())
+        pool = pools.get(json.loads(compact.payload).get("iss"))
         if pool is None:
             raise InvalidToken("issuer is not one of the authorizer's user pools")
+        if compact.protected.get("kid") != pool.json_web_key.kid:
+            raise InvalidToken("the token's kid is not a key of its pool")
         claims = jwt.decode(token, pool.json_web_key, algorithms=["RS256"]).claims
     except (JoseError, ValueError, AttributeError) as e:
         raise InvalidToken(f"malformed or wrongly signed token: {e}") from e
@@ -155,11 +159,12 @@ def enforce_cognito_authorizer(
 
 
 def serve_jwks(request: Request, pool_id: str) -> Response:
-    from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
-
-    if find_pool(pool_id) is None:
+    """The pool's public signing key (never its private part), as Cognito publishes it."""
+    pool = find_pool(pool_id)
+    if pool is None:
         return Response(json.dumps({"message": "user pool not found"}), status=404)
-    return Response(CognitoIdpJsonWebKeyResponse.json_web_key, mimetype="application/json")
+    keys = {"keys": [pool.json_web_key.as_dict(private=False)]}
+    return Response(json.dumps(keys), mimetype="application/json")
 
 
 def serve_openid_configuration(request: Request, pool_id: str) -> Response:

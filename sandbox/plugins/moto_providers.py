@@ -14,14 +14,20 @@ LocalStack/moto internals relied on:
   moto raises `NotImplementedError` for actions it lacks, which the skeleton would turn into 501.
 - `moto.cognitoidp.models.cognitoidp_backends` (pool `extended_config["UserPoolTags"]`) for the
   Cognito tag operations moto lacks.
+- `moto.cognitoidp.models.CognitoIdpUserPool.__init__` sets `json_web_key` (a joserfc RSAKey
+  loaded from moto's package, the same for every pool) and `create_jwt` signs with it through the
+  module's `jwt.encode` under the fixed header `kid` "dummy": both are replaced (below).
 - `localstack.services.dynamodb.packages.DynamoDBLocalPackageInstaller`: refused outright, so that
   nothing can download DynamoDB Local or its JDK (`SKIP_INFRA_DOWNLOADS` does not cover it).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 from localstack.aws.api import CommonServiceException, RequestContext, ServiceRequest
 from localstack.aws.skeleton import DispatchTable
@@ -90,6 +96,63 @@ def _cognito_list_tags(context: RequestContext, request: ServiceRequest) -> dict
     return {"Tags": dict(_user_pool_tags(context, request["ResourceArn"]))}
 
 
+# --- Cognito signing keys: moto signs every pool's tokens with one private key published in its
+# package (kid "dummy"), so anyone with moto could forge a token any sandbox pool would accept.
+# On AWS each pool has keys of its own that never leave Cognito. Here each pool gets an RSA key
+# generated when it is created, kept on the pool as `json_web_key` (moto's own attribute, so the
+# key is saved and restored with the pool's state), with a `kid` of its own in every token header
+# and on the pool's JWKS (served by sandbox/plugins/cognito_authorizer.py).
+
+SIGNING_KEY_BITS = 2048
+
+
+def new_signing_key() -> Any:
+    """A fresh RS256 key with a unique `kid`, as a pool's JWKS lists it."""
+    from joserfc.jwk import RSAKey
+
+    parameters = {"kid": str(uuid.uuid4()), "alg": "RS256", "use": "sig"}
+    return RSAKey.generate_key(SIGNING_KEY_BITS, parameters=parameters)
+
+
+class _JwtSignedWithTheKeysKid:
+    """joserfc's `jwt` module as moto's Cognito models see it, except that `encode` puts the
+    signing key's own `kid` in the header instead of moto's fixed "dummy"."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def encode(self, header: dict, claims: dict, key: Any, *args: Any, **kwargs: Any) -> str:
+        return self.module.encode({**header, "kid": key.kid}, claims, key, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+
+def sign_with_a_key_per_pool() -> None:
+    """Give each user pool created from now on a signing key of its own (idempotent).
+
+    Raises when moto's internals moved, rather than leaving every pool on the published key."""
+    from moto.cognitoidp import models
+
+    pool_class = models.CognitoIdpUserPool
+    if getattr(pool_class.__init__, "sandbox_own_key", False):
+        return
+    if not callable(getattr(pool_class, "create_jwt", None)) or not hasattr(models, "jwt"):
+        raise RuntimeError("sandbox: moto.cognitoidp.models changed; pool keys cannot be set")
+    moto_init = pool_class.__init__
+
+    @functools.wraps(moto_init)
+    def init_with_own_key(self: Any, *args: Any, **kwargs: Any) -> None:
+        moto_init(self, *args, **kwargs)
+        if not hasattr(self, "json_web_key"):
+            raise RuntimeError("sandbox: moto's user pool has no json_web_key to replace")
+        self.json_web_key = new_signing_key()
+
+    init_with_own_key.sandbox_own_key = True  # type: ignore[attr-defined]
+    pool_class.__init__ = init_with_own_key
+    models.jwt = _JwtSignedWithTheKeysKid(models.jwt)
+
+
 # --- Application Auto Scaling tags: moto ignores them; kept here by ARN (the ARN holds account
 # and region), lost on restart like all sandbox state.
 
@@ -141,6 +204,7 @@ def dynamodbstreams_moto() -> Service:
 
 @aws_provider(api="cognito-idp", name="default")
 def cognito_idp_moto() -> Service:
+    sign_with_a_key_per_pool()
     shims = {
         "TagResource": _cognito_tag,
         "UntagResource": _cognito_untag,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import types
 import urllib.error
 import urllib.request
 import uuid
@@ -13,11 +14,14 @@ from datetime import datetime
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
+from joserfc.jws import extract_compact
 from moto.utilities.utils import load_resource
 
 from harness.lambdas import create_function
 from sandbox.config import SandboxConfig
+from sandbox.plugins.cognito_authorizer import InvalidToken, verify
+from sandbox.plugins.moto_providers import new_signing_key
 
 pytestmark = pytest.mark.sandbox
 
@@ -132,39 +136,68 @@ def call(url: str, token: str | None) -> tuple[int, dict]:
         return e.code, json.load(e)
 
 
-def moto_pool_key() -> RSAKey:
-    """moto signs every pool's tokens with this key, published in its package: a test can sign
-    tokens the pool itself would accept, which isolates the one fault under test."""
+def moto_bundled_key() -> RSAKey:
+    """The private key published in moto's package (kid "dummy"): what moto would sign every
+    pool's tokens with if the sandbox did not give each pool a key of its own."""
     return RSAKey.import_key(load_resource("moto.cognitoidp.models", "resources/jwks-private.json"))
 
 
-def resign(token: str, key: RSAKey, **changes: object) -> str:
-    """The token's claims (with `changes`) signed by `key`."""
-    claims = {**jwt.decode(token, moto_pool_key()).claims, **changes}
-    return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, key)
+def claims_of(token: str) -> dict:
+    """A token's claims, unverified (the tests re-sign them)."""
+    return json.loads(extract_compact(token.encode()).payload)
 
 
-def test_valid_id_token_passes_and_claims_reach_the_mapping_template(api, pool, cognito) -> None:
-    id_token = pool.tokens(cognito)["IdToken"]
-    assert call(f"{api.url}/claims", id_token) == (200, {"sub": pool.sub, "user": "alice"})
-    assert call(f"{api.url}/claims", f"Bearer {id_token}") == (
-        200,
-        {"sub": pool.sub, "user": "alice"},
+def resign(token: str, key: RSAKey, kid: str | None = None, **changes: object) -> str:
+    """The claims (with `changes`) signed by `key` under `kid` (by default the key's own)."""
+    header = {"alg": "RS256", "kid": kid or key.kid or "dummy"}
+    return jwt.encode(header, {**claims_of(token), **changes}, key)
+
+
+def jwks(sandbox: SandboxConfig, pool: Pool) -> KeySet:
+    url = f"{sandbox.endpoint}/{pool.id}/.well-known/jwks.json"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return KeySet.import_key_set(json.load(response))
+
+
+def test_each_pool_signs_with_its_own_key_on_its_jwks(sandbox, pool, cognito) -> None:
+    other = make_pool(cognito)
+    mine, theirs = jwks(sandbox, pool), jwks(sandbox, other)
+    moto_modulus = moto_bundled_key().as_dict()["n"]
+    for keys, owner in ((mine, pool), (theirs, other)):
+        (key,) = keys.keys
+        assert key.as_dict()["n"] != moto_modulus
+        assert not key.is_private
+        token = owner.tokens(cognito)["IdToken"]
+        assert extract_compact(token.encode()).protected["kid"] == key.kid
+        jwt.decode(token, key, algorithms=["RS256"])  # raises unless signed by this key
+    assert mine.keys[0].kid != theirs.keys[0].kid
+    assert mine.keys[0].as_dict()["n"] != theirs.keys[0].as_dict()["n"]
+
+
+def stand_in_pool() -> types.SimpleNamespace:
+    """What `verify` reads of a moto pool, with a key this test holds (a unit test of the rules:
+    the sandbox's own pools never hand out their private key)."""
+    return types.SimpleNamespace(
+        id="us-east-1_Unit", region="us-east-1", json_web_key=new_signing_key()
     )
 
 
-def test_scoped_method_wants_an_access_token_with_the_scope(api, pool, cognito) -> None:
-    tokens = pool.tokens(cognito)
-    assert call(f"{api.url}/scoped", tokens["AccessToken"])[0] == 200
-    assert call(f"{api.url}/scoped", tokens["IdToken"]) == (401, {"message": "Unauthorized"})
-    # and an access token is not enough where no scopes are configured
-    assert call(f"{api.url}/claims", tokens["AccessToken"]) == (401, {"message": "Unauthorized"})
-
-
-def test_resigned_token_with_the_pool_key_is_accepted(api, pool, cognito) -> None:
-    """Control for the crafted-token cases below: re-signing alone does not cause a 401."""
-    token = resign(pool.tokens(cognito)["IdToken"], moto_pool_key())
-    assert call(f"{api.url}/claims", token)[0] == 200
+def test_verify_accepts_the_pool_key_and_refuses_expiry_and_a_foreign_kid() -> None:
+    pool = stand_in_pool()
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool.id}"
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": "s", "token_use": "id", "exp": now + 60, "iat": now}
+    good = jwt.encode({"alg": "RS256", "kid": pool.json_web_key.kid}, claims, pool.json_web_key)
+    assert verify(good, {issuer: pool}, [])["sub"] == "s"  # control: only the fault differs
+    bad = {
+        "expired": resign(good, pool.json_web_key, exp=now - 60, iat=now - 3600),
+        "foreign kid": resign(good, pool.json_web_key, kid="dummy"),
+        "moto's bundled key": resign(good, moto_bundled_key(), kid=pool.json_web_key.kid),
+    }
+    for reason, token in bad.items():
+        with pytest.raises(InvalidToken):
+            verify(token, {issuer: pool}, [])
+            pytest.fail(f"{reason}: accepted")
 
 
 def _missing(pool: Pool, cognito) -> None:
@@ -175,13 +208,13 @@ def _malformed(pool: Pool, cognito) -> str:
     return "Bearer not.a.jwt"
 
 
-def _expired(pool: Pool, cognito) -> str:
-    past = int(time.time()) - 60
-    return resign(pool.tokens(cognito)["IdToken"], moto_pool_key(), exp=past, iat=past - 3600)
-
-
 def _forged(pool: Pool, cognito) -> str:
     return resign(pool.tokens(cognito)["IdToken"], RSAKey.generate_key(2048))
+
+
+def _moto_key(pool: Pool, cognito) -> str:
+    """The pool's own claims signed with the key published in moto's package."""
+    return resign(pool.tokens(cognito)["IdToken"], moto_bundled_key(), kid="dummy")
 
 
 def _other_pool(pool: Pool, cognito) -> str:
@@ -190,8 +223,8 @@ def _other_pool(pool: Pool, cognito) -> str:
 
 @pytest.mark.parametrize(
     "bad_token",
-    [_missing, _malformed, _expired, _forged, _other_pool],
-    ids=["missing", "malformed", "expired", "forged", "other-pool"],
+    [_missing, _malformed, _forged, _moto_key, _other_pool],
+    ids=["missing", "malformed", "forged", "moto-bundled-key", "other-pool"],
 )
 def test_bad_tokens_get_401_unauthorized(api, pool, cognito, bad_token) -> None:
     assert call(f"{api.url}/claims", bad_token(pool, cognito)) == (401, {"message": "Unauthorized"})
