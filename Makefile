@@ -76,7 +76,7 @@ $(TOOLS_STAMP): stack/requirements-tools.txt | $(STAMP)
 
 tools: $(TOOLS_STAMP) ## .venv-tools: checkov (apart from .venv, whose pins it conflicts with)
 
-tf-check: setup tools ## Terraform stack: fmt, validate, terraform test (mocked, offline), tfvars plans, checkov
+tf-check: setup tools ## Terraform stack and stack/bootstrap: fmt, validate, terraform test (mocked, offline), tfvars plans, checkov
 	@set -euo pipefail; \
 	 cfg_dir=$$(mktemp -d); trap 'rm -rf "$$cfg_dir"' EXIT; \
 	 export TF_CLI_CONFIG_FILE=$$($(PY) -c 'import sys, pathlib; from sandbox.terraform import write_cli_config; print(write_cli_config(pathlib.Path(sys.argv[1])))' "$$cfg_dir"); \
@@ -88,6 +88,11 @@ tf-check: setup tools ## Terraform stack: fmt, validate, terraform test (mocked,
 	 terraform test; \
 	 for vars in env/sandbox.tfvars env/aws.tfvars.example; do \
 	   terraform test -test-directory=tests/tfvars -var-file=$$vars -var=artifacts_dir=./tests/fixtures; \
+	 done; \
+	 for module in bootstrap/github_oidc; do \
+	   terraform -chdir=$$module init -backend=false -input=false >/dev/null; \
+	   terraform -chdir=$$module validate; \
+	   terraform -chdir=$$module test; \
 	 done; \
 	 ../$(TOOLS_VENV)/bin/checkov -d . --framework terraform --compact --quiet --skip-download
 

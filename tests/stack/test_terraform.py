@@ -128,6 +128,17 @@ def test_tfvars_files_plan(tf: tuple[Path, dict[str, str]], var_file: str) -> No
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("module", ["bootstrap/github_oidc"])
+def test_bootstrap_module(tf: tuple[Path, dict[str, str]], module: str) -> None:
+    """An optional bootstrap module (applied on its own): validate and its mocked tests."""
+    work, env = tf
+    folder = work / module
+    for args in (("init", "-backend=false", "-input=false"), ("validate",), ("test",)):
+        result = _terraform(folder, env, *args)
+        assert result.returncode == 0, f"terraform {args[0]}: {result.stdout}{result.stderr}"
+    assert " 0 failed" in result.stdout, result.stdout
+
+
 def _checkov() -> Path | None:
     """checkov from .venv-tools, created on first use; None when it cannot be installed."""
     checkov = TOOLS_VENV / "bin" / "checkov"
