@@ -25,7 +25,8 @@ policy elements"; AWS KMS developer guide, "How Amazon DynamoDB uses AWS KMS"
   aws:PrincipalArn/Account/Type, aws:RequestedRegion, kms:ViaService, kms:CallerAccount and the
   kms:EncryptionContext keys DynamoDB and SNS send.
 - Implied KMS checks: an item read or write on a table whose SSESpecification names a customer
-  managed key needs kms:Decrypt (reads) or kms:Decrypt + kms:GenerateDataKey (writes), and
+  managed key needs kms:Decrypt (reads) or kms:Decrypt + kms:GenerateDataKey (writes); sending
+  to an SSE-KMS queue kms:GenerateDataKey + kms:Decrypt, receiving kms:Decrypt; and
   sns:Publish to a topic whose KmsMasterKeyId is a customer managed key needs kms:GenerateDataKey
   + kms:Decrypt, both with kms:ViaService = `<service>.<region>.amazonaws.com`. KMS allows when
   the key policy allows the role (or its session) directly, or allows the account root and an
@@ -50,7 +51,7 @@ policies; KMS key policies on direct KMS calls): an explicit Deny in either poli
 the same account either may allow (a resource policy naming only the account root delegates to
 IAM); on another account's resource both must allow. Not reproduced: KMS grants, service
 principals' own calls beyond `resource_policies`, SCPs and RCPs, permission boundaries, session
-policies, IAM users' keys, implied KMS checks of SQS SSE-KMS queues and of log groups.
+policies, IAM users' keys. (Service principals' use of keys: see `resource_policies`.)
 
 Every evaluated call is appended as one JSON line to `$SANDBOX_HOME/iam-policy.log` (emptied when
 LocalStack starts: one sandbox state per log; time,
@@ -114,7 +115,14 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 ENABLE_SETTING = "SANDBOX_ENFORCE_IAM"
-RESOURCE_POLICY = "resource policy"  # Decision.policy of a resource-based (or key) policy
+RESOURCE_POLICY = "resource policy"
+# SQS SSE-KMS: what a producer and a consumer need on the queue's key (SQS developer guide,
+# "Configure KMS permissions for producers/consumers")
+SQS_KMS_ACTIONS = {
+    "SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "SendMessageBatch": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "ReceiveMessage": ("kms:Decrypt",),
+}  # Decision.policy of a resource-based (or key) policy
 LOG_NAME = "iam-policy.log"
 # Services whose operation names are their IAM actions (with the few exceptions in ACTION_NAMES).
 ENFORCED_SERVICES = frozenset(
@@ -447,6 +455,17 @@ def table_key(table_name: str, account: str, region: str) -> Key | None:
     return customer_managed_key(sse.get("KMSMasterKeyId"), account, region)
 
 
+def queue_key(queue_arn: str) -> Key | None:
+    """The customer managed key of an SSE-KMS queue (SSE-SQS and plain queues: None)."""
+    from localstack.services.sqs.models import sqs_stores
+
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    queue = sqs_stores[account][region].queues.get(name)
+    if queue is None:
+        return None
+    return customer_managed_key(queue.attributes.get("KmsMasterKeyId"), account, region)
+
+
 def topic_key(topic_arn: str, account: str, region: str) -> Key | None:
     from localstack.services.sns.models import sns_stores
 
@@ -602,6 +621,12 @@ def implied_kms(
                     "kms:EncryptionContext:aws:dynamodb:subscriberId": account,
                 }
                 checks += [(key, action, encryption) for action in actions]
+    elif service == "sqs" and operation in SQS_KMS_ACTIONS:
+        arn = resources_of(service, operation, request, account, region)[0]
+        key = queue_key(arn) if arn != "*" else None
+        if key is not None:
+            encryption = {"kms:EncryptionContext:aws:sqs:arn": arn}
+            checks += [(key, action, encryption) for action in SQS_KMS_ACTIONS[operation]]
     elif service == "sns" and operation == "Publish" and request.get("TopicArn"):
         key = topic_key(request["TopicArn"], account, region)
         if key is not None:
@@ -646,6 +671,8 @@ def kms_denied_error(service: str):
     text = KMS_DENIED_TEXT.format(request_id=uuid.uuid4())
     if service == "sns":
         return KMSAccessDeniedException(text)
+    if service == "sqs":
+        return CommonServiceException("KMS.AccessDeniedException", text, 400, True)
     exception = "com.amazonaws.services.kms.model.AWSKMSException"
     message = f"KMS key access denied error: {exception}: {text}"
     return CommonServiceException("AccessDeniedException", message, 400, True)

@@ -23,6 +23,15 @@ aws:SourceArn, aws:SourceAccount, aws:SecureTransport):
   (Id `__default_policy_ID`, which admits the owner account's alarms) is not evaluated: allowed.
   Denied → the alarm action fails (logged by LocalStack), nothing is published.
 
+Customer managed keys of the target (no IAM for service principals: the key policy alone
+decides, statements naming `<service>.amazonaws.com` with the same condition keys plus
+kms:EncryptionContext:*): SNS → an SSE-KMS queue and alarm → an encrypted topic need
+kms:GenerateDataKey + kms:Decrypt for sns / cloudwatch (denied: the delivery fails, SQS
+`KMS.AccessDeniedException`, SNS `KMSAccessDenied`); CreateLogGroup / AssociateKmsKey with a
+key (any caller, Terraform included) need them for `logs.<region>.amazonaws.com` with
+kms:EncryptionContext:aws:logs:arn = the group's ARN, else AWS's `AccessDeniedException` "The
+specified KMS key does not exist or is not allowed to be used with Arn '...'".
+
 SANDBOX_ENFORCE_IAM=0: checked and logged ("would-..."), never denied. Lines go to the policy log
 of `iam_enforcement` (`$SANDBOX_HOME/iam-policy.log`) with `principal` = the service principal.
 
@@ -47,13 +56,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from localstack.runtime import hooks
 
 from sandbox.plugins import iam_enforcement
-from sandbox.plugins.iam_enforcement import ALLOW, DENY, IMPLICIT, Decision, evaluate
+from sandbox.plugins.iam_enforcement import ALLOW, DENY, IMPLICIT, Decision, Key, evaluate
 
 if TYPE_CHECKING:
     from localstack.aws.api import RequestContext
@@ -63,6 +72,9 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 DEFAULT_TOPIC_POLICY_ID = "__default_policy_ID"
 NO_POLICY = "no-policy"
+# What a service needs of a customer managed key to write what it encrypts and read it back
+SERVICE_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+LOG_GROUP_KEY_OPERATIONS = frozenset({"CreateLogGroup", "AssociateKmsKey"})
 
 
 def service_policy_decision(
@@ -107,6 +119,8 @@ class Check:
     action: str
     resource: str
     policy: dict | None  # None: the resource has no policy
+    key: Key | None = None  # the target's customer managed key: its policy must admit the service
+    encryption: dict[str, str] = field(default_factory=dict)  # kms:EncryptionContext:* keys
 
 
 def check_of(context: RequestContext) -> Check | None:
@@ -124,7 +138,8 @@ def check_of(context: RequestContext) -> Check | None:
             return None
         _, _, _, q_region, q_account, name = arn.split(":", 5)
         document = iam_enforcement.queue_policy(name, q_account, q_region)
-        return Check("sns", "sqs:SendMessage", arn, document)
+        key = iam_enforcement.queue_key(arn)
+        return Check("sns", "sqs:SendMessage", arn, document, key, {"aws:sqs:arn": arn})
     if principal == "apigateway" and service == "lambda" and operation == "Invoke":
         arn = iam_enforcement.resources_of("lambda", operation, request, account, region)[0]
         document = iam_enforcement.function_policy(
@@ -139,7 +154,8 @@ def check_of(context: RequestContext) -> Check | None:
         document = iam_enforcement.topic_policy(arn, parts[4], parts[3])
         if document is not None and document.get("Id") == DEFAULT_TOPIC_POLICY_ID:
             document = None
-        return Check("cloudwatch", "sns:Publish", arn, document)
+        key = iam_enforcement.topic_key(arn, parts[4], parts[3])
+        return Check("cloudwatch", "sns:Publish", arn, document, key, {"aws:sns:topicArn": arn})
     return None
 
 
@@ -159,6 +175,20 @@ def denied_error(check: Check, source_arn: str | None):
     return CommonServiceException("AccessDeniedException", message, 403, True)
 
 
+def kms_denied(check: Check):
+    """The target's key refused the service: the delivery fails as AWS fails it."""
+    from localstack.aws.api import CommonServiceException
+    from localstack.aws.api.sns import KMSAccessDeniedException
+
+    message = (
+        f"The service principal {check.service}.amazonaws.com is not allowed to use the KMS key "
+        f"of {check.resource} (its key policy does not admit it)"
+    )
+    if check.action.startswith("sns:"):
+        return KMSAccessDeniedException(message)
+    return CommonServiceException("KMS.AccessDeniedException", message, 400, True)
+
+
 class ResourcePolicyEnforcer:
     def __init__(self, enforce: bool | None = None) -> None:
         self._enforce = enforce
@@ -169,6 +199,7 @@ class ResourcePolicyEnforcer:
 
     def __call__(self, chain: HandlerChain, context: RequestContext, response: Response) -> None:
         if not context.is_internal_call:
+            self._check_log_group_key(context)
             return
         check = check_of(context)
         if check is None:
@@ -189,6 +220,66 @@ class ResourcePolicyEnforcer:
         self._record(check, source_arn, decision)
         if decision.effect != ALLOW and self.enforce:
             raise denied_error(check, source_arn)
+        if check.key is not None:
+            context_keys = condition_context(source_arn, check.service)
+            self._check_key(check.service, check.key, check.encryption, context_keys, check)
+
+    def _check_key(
+        self,
+        principal: str,
+        key: Key,
+        encryption: dict[str, str],
+        values: dict[str, Any],
+        check: Check | None,
+    ) -> bool:
+        """The key policy must admit the service principal (no IAM for services); logged."""
+        values = {**values, **{f"kms:EncryptionContext:{k}": v for k, v in encryption.items()}}
+        for action in SERVICE_KMS_ACTIONS:
+            decision = service_policy_decision(key.policy, principal, action, key.arn, values)
+            effect = decision.effect
+            if not self.enforce and effect != ALLOW:
+                effect = f"would-{effect}"
+            iam_enforcement.ENFORCER.log.write(
+                principal=f"{principal}.amazonaws.com",
+                role=None,
+                action=action,
+                resource=key.arn,
+                decision=effect,
+                sid=decision.sid,
+                policy="key policy",
+                source_arn=values.get("aws:SourceArn"),
+                via=check.action if check else None,
+            )
+            if decision.effect != ALLOW and self.enforce:
+                if check is None:
+                    return False
+                raise kms_denied(check)
+        return True
+
+    def _check_log_group_key(self, context: RequestContext) -> None:
+        """CreateLogGroup/AssociateKmsKey with a CMK: AWS refuses a key Logs may not use."""
+        if context.service is None or context.service.service_name != "logs":
+            return
+        if context.operation is None or context.operation.name not in LOG_GROUP_KEY_OPERATIONS:
+            return
+        request = dict(context.service_request or {})
+        account, region = context.account_id, context.region
+        key = iam_enforcement.customer_managed_key(request.get("kmsKeyId"), account, region)
+        group = request.get("logGroupName")
+        if key is None or not group:
+            return
+        arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
+        values = {"aws:SecureTransport": "true", "aws:SourceAccount": account}
+        if not self._check_key(f"logs.{region}", key, {"aws:logs:arn": arn}, values, None):
+            from localstack.aws.api import CommonServiceException
+
+            raise CommonServiceException(
+                "AccessDeniedException",
+                f"The specified KMS key does not exist or is not allowed to be used with Arn "
+                f"'{arn}'",
+                400,
+                True,
+            )
 
     def _record(self, check: Check, source_arn: str | None, decision: Decision) -> None:
         effect = decision.effect

@@ -552,6 +552,31 @@ def test_publish_to_a_cmk_topic_needs_the_key(world, aws, unique) -> None:
 
 
 @pytest.mark.sandbox
+def test_sending_to_an_sse_kms_queue_needs_the_key(world, aws, unique) -> None:
+    sqs = aws("sqs")
+    key = world.key()
+    queue = sqs.create_queue(QueueName=unique("q"), Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    try:
+        bare = world.function(world.role(allow(["sqs:SendMessage", "sqs:ReceiveMessage"], "*")))
+        denied = world.call(bare, "sqs", "send_message", QueueUrl=queue, MessageBody="x")
+        assert (denied["code"], denied["status"]) == ("KMS.AccessDeniedException", 400)
+        via_sqs = {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}
+        granted = world.function(
+            world.role(
+                allow(["sqs:SendMessage", "sqs:ReceiveMessage"], "*"),
+                allow(["kms:GenerateDataKey", "kms:Decrypt"], key, Condition=via_sqs),
+            )
+        )
+        assert world.call(granted, "sqs", "send_message", QueueUrl=queue, MessageBody="x") == {
+            "ok": True
+        }
+        received = world.call(bare, "sqs", "receive_message", QueueUrl=queue)
+        assert received["code"] == "KMS.AccessDeniedException"
+    finally:
+        sqs.delete_queue(QueueUrl=queue)
+
+
+@pytest.mark.sandbox
 def test_the_policy_log_has_a_line_per_evaluated_call(world, sandbox: SandboxConfig) -> None:
     key = world.key()
     table = world.table(key)

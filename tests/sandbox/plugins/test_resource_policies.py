@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import time
@@ -237,4 +238,86 @@ def test_the_policy_log_has_the_service_checks(sandbox: SandboxConfig, aws, uniq
         assert mine[-1]["source_arn"] == topic
     finally:
         sqs.delete_queue(QueueUrl=url)
+        sns.delete_topic(TopicArn=topic)
+
+
+# ------------------------------------------------------------------ keys the services use
+
+
+def key_admitting(kms, *services: str) -> tuple[str, str]:
+    """(key id, ARN): the account root delegates to IAM; each service may use the key."""
+    statements = [
+        {
+            "Sid": "Root",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ] + [
+        {
+            "Sid": service.split(".")[0],
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        }
+        for service in services
+    ]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    metadata = kms.create_key(Policy=policy)["KeyMetadata"]
+    return metadata["KeyId"], metadata["Arn"]
+
+
+@pytest.mark.sandbox
+def test_a_log_group_needs_a_key_that_logs_may_use(aws: Callable, unique) -> None:
+    kms, logs = aws("kms"), aws("logs")
+    _, closed = key_admitting(kms)
+    _, open_key = key_admitting(kms, f"logs.{REGION}.amazonaws.com")
+    name = unique("/test/group")
+    try:
+        with pytest.raises(logs.exceptions.ClientError) as refused:
+            logs.create_log_group(logGroupName=name, kmsKeyId=closed)
+        error = refused.value.response["Error"]
+        assert (error["Code"], error["Message"]) == (
+            "AccessDeniedException",
+            "The specified KMS key does not exist or is not allowed to be used with Arn "
+            f"'arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}'",
+        )
+        logs.create_log_group(logGroupName=name, kmsKeyId=open_key)
+        with pytest.raises(logs.exceptions.ClientError):
+            logs.associate_kms_key(logGroupName=name, kmsKeyId=closed)
+    finally:
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
+            logs.delete_log_group(logGroupName=name)
+
+
+@pytest.mark.sandbox
+def test_sns_delivers_to_an_encrypted_queue_only_if_its_key_admits_sns(
+    aws: Callable, unique
+) -> None:
+    sns, sqs, kms = aws("sns"), aws("sqs"), aws("kms")
+    topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
+    urls = []
+    try:
+        for services in ((), ("sns.amazonaws.com",)):
+            key_id, _ = key_admitting(kms, *services)
+            url = sqs.create_queue(QueueName=unique("sse"), Attributes={"KmsMasterKeyId": key_id})[
+                "QueueUrl"
+            ]
+            urls.append(url)
+            sns.subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=admit_topic(sqs, url, topic),
+                Attributes={"RawMessageDelivery": "true"},
+            )
+        sns.publish(TopicArn=topic, Message="secret")
+        closed, admitted = urls
+        got = eventually(lambda: sqs.receive_message(QueueUrl=admitted).get("Messages"), timeout=10)
+        assert got[0]["Body"] == "secret"
+        assert not sqs.receive_message(QueueUrl=closed, WaitTimeSeconds=1).get("Messages")
+    finally:
+        for url in urls:
+            sqs.delete_queue(QueueUrl=url)
         sns.delete_topic(TopicArn=topic)
