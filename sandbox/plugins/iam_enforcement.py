@@ -40,7 +40,9 @@ policy elements"; AWS KMS developer guide, "How Amazon DynamoDB uses AWS KMS"
 
 Allowed without evaluation: requests with the root test credentials (any key that is not a role
 session), LocalStack's internal calls (the `x-localstack-data` header its own clients send:
-event source pollers, SNS deliveries, Lambda's AssumeRole), sts:GetCallerIdentity (no permission
+event source pollers, SNS deliveries, Lambda's AssumeRole) unless signed with a function's own
+session key (`ExecutionEnvironment.get_credentials` is wrapped to remember them, so a function
+cannot skip the checks by sending that header), sts:GetCallerIdentity (no permission
 on AWS either), sessions of roles that do not exist in IAM (AWS would have refused
 CreateFunction; the suites' placeholder role `harness.lambdas.DEFAULT_ROLE` is one), and services
 outside `ENFORCED_SERVICES` (their operation names are not their IAM actions: logged as
@@ -359,6 +361,36 @@ class Caller:
     role_arn: str
     role_name: str
     account: str
+
+
+# Access key ids of the role sessions handed to function environments (ExecutionEnvironment.
+# get_credentials): a request signed with one is a function's own call, whatever headers it
+# carries. LocalStack's own clients on a function's behalf (log pushes, pollers) use other sessions.
+FUNCTION_KEYS: set[str] = set()
+
+
+def signed_by_a_function(context: RequestContext) -> bool:
+    from localstack.utils.aws.request_context import extract_access_key_id_from_auth_header
+
+    return extract_access_key_id_from_auth_header(context.request.headers) in FUNCTION_KEYS
+
+
+def patch_function_credentials() -> None:
+    """Remember the session keys LocalStack hands to function environments."""
+    from localstack.services.lambda_.invocation.execution_environment import ExecutionEnvironment
+
+    original = ExecutionEnvironment.get_credentials
+    if getattr(original, "_sandbox_iam", False):
+        return
+
+    @functools.wraps(original)
+    def get_credentials(self):
+        credentials = original(self)
+        FUNCTION_KEYS.add(credentials["AccessKeyId"])
+        return credentials
+
+    get_credentials._sandbox_iam = True
+    ExecutionEnvironment.get_credentials = get_credentials
 
 
 def caller_of(context: RequestContext) -> Caller | None:
@@ -730,8 +762,10 @@ class Enforcer:
     log: PolicyLog = field(default_factory=lambda: PolicyLog(log_path()))
 
     def __call__(self, chain: HandlerChain, context: RequestContext, response: Response) -> None:
-        if context.is_internal_call or context.service is None or context.operation is None:
+        if context.service is None or context.operation is None:
             return
+        if context.is_internal_call and not signed_by_a_function(context):
+            return  # LocalStack's own clients; a function cannot pass itself off as one
         caller = caller_of(context)
         if caller is None:
             return
@@ -889,6 +923,9 @@ def check_internals() -> None:
         missing = [a for a in attributes if a not in cls.__dataclass_fields__]
         assert not missing, f"{cls.__name__} lost {missing}"
     assert hasattr(RequestContext(None), "service_request")
+    from localstack.services.lambda_.invocation.execution_environment import ExecutionEnvironment
+
+    assert callable(ExecutionEnvironment.get_credentials)
     del CommonServiceException, AuthorizationErrorException, KMSAccessDeniedException
     del iam_stores, kms_stores, sns_stores, sts_stores, dynamodb_backends
     del extract_access_key_id_from_auth_header
@@ -909,6 +946,7 @@ def register_iam_enforcement() -> None:
         check_internals()
     except Exception as e:  # raised out of LocalStack's start-up hooks: the sandbox does not start
         raise RuntimeError(f"sandbox iam_enforcement: LocalStack internals missing: {e!r}") from e
+    patch_function_credentials()
     ENFORCER.enforce = enforcement_enabled()
     ENFORCER.log = PolicyLog(log_path())
     ENFORCER.log.restart()

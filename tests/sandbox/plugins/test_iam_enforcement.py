@@ -288,6 +288,9 @@ import boto3
 
 def handler(event, context):
     client = boto3.client(event["service"])
+    for name, value in event.get("headers", {}).items():
+        add = lambda request, n=name, v=value, **_: request.headers.add_header(n, v)  # noqa: E731
+        client.meta.events.register("before-sign.*.*", add)
     try:
         getattr(client, event["method"])(**event["params"])
         return {"ok": True}
@@ -351,8 +354,11 @@ def world(sandbox: SandboxConfig, aws: Callable, unique: Callable[[str], str]) -
             undo.append(lambda: lam.delete_function(FunctionName=name))
             return name
 
-        def call(self, function: str, service: str, method: str, **params) -> dict:
+        def call(
+            self, function: str, service: str, method: str, headers: dict | None = None, **params
+        ) -> dict:
             payload = {"service": service, "method": method, "params": params}
+            payload["headers"] = headers or {}
             response = lam.invoke(FunctionName=function, Payload=json.dumps(payload))
             result = json.loads(response["Payload"].read())
             assert "FunctionError" not in response, result
@@ -439,6 +445,23 @@ def test_root_test_credentials_and_unknown_roles_are_never_denied(world, aws) ->
     # the suites' placeholder role does not exist in IAM: its sessions are not enforced
     function = world.function(DEFAULT_ROLE)
     assert put(world, function, table) == {"ok": True}
+
+
+@pytest.mark.sandbox
+def test_a_function_cannot_pass_itself_off_as_localstack(world) -> None:
+    """The header LocalStack's own clients send does not exempt a function's own session."""
+    table = world.table()
+    function = world.function(world.role(allow("dynamodb:GetItem", table)))
+    forged = {"x-localstack-data": '{"service_principal":"lambda"}'}
+    result = world.call(
+        function,
+        "dynamodb",
+        "put_item",
+        headers=forged,
+        TableName=table.rsplit("/", 1)[1],
+        Item={"id": {"S": "1"}},
+    )
+    assert result.get("code") == "AccessDeniedException", result
 
 
 @pytest.mark.sandbox
