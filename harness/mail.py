@@ -9,6 +9,7 @@ sandbox's outbox, which AWS has no equivalent of (there, read the mailbox).
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +29,16 @@ class Outbox:
     endpoint: str
 
     def sent_to(self, address: str) -> list[Mail]:
-        with urllib.request.urlopen(f"{self.endpoint}/_aws/ses", timeout=10) as response:
-            messages = json.load(response)["messages"]
+        """The e-mails sent to `address` so far; none while SES has not loaded (LocalStack adds
+        `/_aws/ses` at SES's first use, which an SNS e-mail delivery makes asynchronously, so
+        the outbox can be asked before the first delivery has created it: 404)."""
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/_aws/ses", timeout=10) as response:
+                messages = json.load(response)["messages"]
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+            return []
         return [
             Mail(m["Destination"]["ToAddresses"], m["Subject"], m["Body"]["text_part"] or "")
             for m in messages

@@ -147,6 +147,7 @@ def users(stack: dict[str, Any], client: Callable[..., Any]) -> Iterator[UserFac
         user_pool_id=stack["user_pool_id"],
         client_id=stack["user_pool_client_id"],
         admin_group=stack["admin_group_name"],
+        sender_group=stack["sender_group_name"],
     )
     yield factory
     factory.cleanup()

@@ -1,5 +1,7 @@
-"""Authentication and authorization at the API: bad tokens get 401 and store nothing; users
-read only their own notifications (403 otherwise); listing by priority is for admins only.
+"""Authentication and authorization at the API: bad tokens get 401 and store nothing; only
+senders send (403 otherwise); users read only their own notifications, known by their `sub`
+(403 otherwise), so a user who gets a deleted user's name inherits nothing; listing by priority
+is for admins only.
 
 Crafted tokens follow tests/sandbox/plugins/test_cognito_authorizer.py: a forged one is a real
 token's claims signed with a key of our own, or with the private key published in moto's package
@@ -26,6 +28,7 @@ from harness.users import User, UserFactory
 pytestmark = pytest.mark.sandbox
 
 UNAUTHORIZED = {"message": "Unauthorized"}
+FORBIDDEN = {"message": "Forbidden"}
 
 
 def moto_bundled_key() -> Any:
@@ -96,7 +99,7 @@ def test_bad_token_is_401_and_stores_nothing(
     tracer: Tracer,
     query_table: Callable[[str], list[dict]],
 ) -> None:
-    user = users.create(name="auth")
+    user = users.create(name="auth", sender=True)
     recipient = f"auth-{kind}-{uuid.uuid4().hex[:10]}"
     notification = {"user_id": recipient, "message": f"{kind} token", "priority": "high"}
 
@@ -119,23 +122,79 @@ def test_bad_token_is_401_and_stores_nothing(
 def test_reading_another_users_notifications_is_403(
     api: Api, users: UserFactory, tracer: Tracer
 ) -> None:
+    shop = users.create(name="shop", sender=True)
     alice, bob = users.create(name="alice"), users.create(name="bob")
-    sent = api.send(
-        alice.id_token, {"user_id": bob.username, "message": "for bob", "priority": "high"}
-    )
+    sent = api.send(shop.id_token, {"user_id": bob.sub, "message": "for bob", "priority": "high"})
     assert sent.status == 202, str(sent)
     notification_id = sent.body["id"]
     tracer.wait_for_delivery(Trace(notification_id, sent_at=sent.sent_at), timeout=20)
 
-    # The sender is not the recipient: bob's list and bob's item are not hers to read.
-    for path in (f"/users/{bob.username}/notifications", f"/notifications/{notification_id}"):
-        response = api.get(path, alice.id_token)
-        assert response.status == 403, f"alice GET {path}: {response}"
-        assert "message" in response.body, str(response)
+    # Bob's list and bob's item are not alice's (nor the sender's) to read.
+    for path in (f"/users/{bob.sub}/notifications", f"/notifications/{notification_id}"):
+        for other in (alice, shop):
+            response = api.get(path, other.id_token)
+            assert response.status == 403, f"{other.username} GET {path}: {response}"
+            assert "message" in response.body, str(response)
         own = api.get(path, bob.id_token)
         assert own.status == 200, f"bob GET {path}: {own}"
-    listed = api.get(f"/users/{bob.username}/notifications", bob.id_token).body["items"]
+    listed = api.get(f"/users/{bob.sub}/notifications", bob.id_token).body["items"]
     assert [item["id"] for item in listed] == [notification_id]
+    # A username is not an identity: bob's name lists nothing of bob's.
+    by_name = api.get(f"/users/{bob.username}/notifications", bob.id_token)
+    assert by_name.status == 403, str(by_name)
+
+
+@pytest.mark.lanes("high")
+def test_a_reader_cannot_send_to_anyone_and_nothing_is_stored(
+    api: Api, users: UserFactory, tracer: Tracer, query_table: Callable[[str], list[dict]]
+) -> None:
+    """Only the sender group sends: a reader (an admin too) is refused 403 for another user,
+    for themselves and even for an invalid body, and nothing of theirs reaches the table."""
+    shop = users.create(name="shop", sender=True)
+    reader, admin = users.create(name="reader"), users.create(name="admin", admin=True)
+    victim = users.create(name="victim")
+    phish = {"message": "phish: reset your password", "priority": "high"}
+    for who, body in [
+        (reader, {**phish, "user_id": victim.sub}),
+        (reader, {**phish, "user_id": reader.sub}),
+        (reader, {"user_id": 42}),
+        (admin, {**phish, "user_id": victim.sub}),
+    ]:
+        response = api.send(who.id_token, body)
+        assert (response.status, response.body) == (403, FORBIDDEN), f"{who.username}: {response}"
+
+    # Positive control: the sender's notification to the same recipients goes through; once it
+    # is stored, a refused one would have been stored too.
+    for recipient in (victim, reader):
+        control = api.send(shop.id_token, {**phish, "user_id": recipient.sub, "message": "ok"})
+        assert control.status == 202, str(control)
+        tracer.wait_for_delivery(Trace(control.body["id"], sent_at=control.sent_at), timeout=20)
+        stored = [(item["id"]["S"], item["message"]["S"]) for item in query_table(recipient.sub)]
+        assert stored == [(control.body["id"], "ok")], f"{recipient.username}: stored {stored}"
+
+
+@pytest.mark.lanes("high")
+def test_a_recreated_username_reads_nothing_of_its_predecessor(
+    api: Api, users: UserFactory, tracer: Tracer
+) -> None:
+    shop = users.create(name="shop", sender=True)
+    first = users.create(name="reused")
+    sent = api.send(shop.id_token, {"user_id": first.sub, "message": "private", "priority": "high"})
+    assert sent.status == 202, str(sent)
+    notification_id = sent.body["id"]
+    tracer.wait_for_delivery(Trace(notification_id, sent_at=sent.sent_at), timeout=20)
+    first_list = api.get(f"/users/{first.sub}/notifications", first.id_token)
+    assert [i["id"] for i in first_list.body["items"]] == [notification_id], str(first_list)
+
+    users.delete(first)
+    second = users.create(username=first.username)  # the freed name, a new user
+    assert (second.username, second.sub != first.sub) == (first.username, True)
+
+    own = api.get(f"/users/{second.sub}/notifications", second.id_token)
+    assert (own.status, own.body["items"]) == (200, []), str(own)
+    for path in (f"/users/{first.sub}/notifications", f"/notifications/{notification_id}"):
+        response = api.get(path, second.id_token)
+        assert (response.status, response.body) == (403, FORBIDDEN), f"GET {path}: {response}"
 
 
 @pytest.mark.lanes()

@@ -106,7 +106,7 @@ def test_paused_priority_backs_up_alarms_then_drains_exactly_once(
     alarm = stack["alarm_names"]["priorities"][priority]["age_of_oldest"]
     period = alarms.describe(alarm)["Period"]
     slo = alarms.describe(alarm)["Threshold"]
-    user = users.create(name=f"backlog-{priority}")
+    user = users.create(name=f"backlog-{priority}", sender=True)
     traces: list[Trace] = []
 
     with exclusive_lane_with_alarm_clear(locks, priority, alarms, alarm, period):
@@ -116,14 +116,14 @@ def test_paused_priority_backs_up_alarms_then_drains_exactly_once(
                 "MaximumBatchingWindowInSeconds", 0
             )
             canary = wait_until_quiet(
-                sqs, queue_url, tracer, priority, user.username, quiet=window + 1.5
+                sqs, queue_url, tracer, priority, user.sub, quiet=window + 1.5
             )
             traces.append(canary)
             paused_at = time.time()
             for n in range(BACKLOG):
                 response = api.send(
                     user.id_token,
-                    {"user_id": user.username, "message": f"backlog {n}", "priority": priority},
+                    {"user_id": user.sub, "message": f"backlog {n}", "priority": priority},
                 )
                 assert response.status == 202, str(response)
                 traces.append(Trace(response.body["id"], sent_at=response.sent_at))

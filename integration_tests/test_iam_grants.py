@@ -256,11 +256,12 @@ def api_event(
     method: str,
     resource: str,
     path: str,
-    username: str,
+    caller: dict[str, str],
     body: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The proxy event API Gateway hands a function for an authorized request of `username`."""
+    """The proxy event API Gateway hands a function for an authorized request by `caller`
+    (the claims the Cognito authorizer passes on)."""
     headers = {"Content-Type": "application/json"}
     if body is not None:
         headers["Idempotency-Key"] = f"key-{uuid.uuid4().hex}"
@@ -277,24 +278,27 @@ def api_event(
             "stage": "test",
             "httpMethod": method,
             "path": f"/test{path}",
-            "authorizer": {"claims": {"cognito:username": username, "sub": f"sub-{username}"}},
+            "authorizer": {"claims": caller},
         },
         "body": None if body is None else json.dumps(body),
         "isBase64Encoded": False,
     }
 
 
-def post_event(user_id: str) -> dict[str, Any]:
+def post_event(user_id: str, sender_group: str) -> dict[str, Any]:
+    """A POST by a member of the sender group, for `user_id` (a recipient's sub)."""
     body = {"user_id": user_id, "message": "iam grants", "priority": "low"}
-    return api_event("POST", "/notifications", "/notifications", "sender", body)
+    sender = {"cognito:username": "sender", "sub": "sub-sender", "cognito:groups": sender_group}
+    return api_event("POST", "/notifications", "/notifications", sender, body)
 
 
 def get_event(owner: str, notification_id: str) -> dict[str, Any]:
+    """A GET by the notification's recipient: the caller whose `sub` is its `user_id`."""
     return api_event(
         "GET",
         "/notifications/{id}",
         f"/notifications/{notification_id}",
-        owner,
+        {"cognito:username": "owner", "sub": owner},
         path_parameters={"id": notification_id},
     )
 
@@ -403,7 +407,7 @@ def test_ingest_without_publish_notifications_answers_500_and_logs_the_sns_denia
     variant: Callable[..., Variant], stack: dict[str, Any], unique: Callable[[str], str]
 ) -> None:
     ingest = variant("ingest", without="PublishNotifications")
-    answer = ingest.invoke(post_event(unique("iam")))
+    answer = ingest.invoke(post_event(unique("iam"), stack["sender_group_name"]))
     assert answer["statusCode"] == 500, f"{answer}\n{ingest.describe()}"
     assert json.loads(answer["body"]) == INTERNAL_ERROR, ingest.describe()
     topic = stack["notifications_topic_arn"]
@@ -424,10 +428,10 @@ def test_query_without_read_notifications_answers_500_and_logs_the_dynamodb_deni
 
 @pytest.mark.lanes("low")  # the accepted notification flows through the stack's low lane
 def test_ingest_with_every_statement_accepts(
-    variant: Callable[..., Variant], unique: Callable[[str], str]
+    variant: Callable[..., Variant], unique: Callable[[str], str], stack: dict[str, Any]
 ) -> None:
     ingest = variant("ingest", without=None)
-    answer = ingest.invoke(post_event(unique("iam")))
+    answer = ingest.invoke(post_event(unique("iam"), stack["sender_group_name"]))
     assert answer["statusCode"] == 202, f"{answer}\n{ingest.describe()}"
     assert not ingest.denials(), ingest.describe()
 

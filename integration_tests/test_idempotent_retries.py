@@ -29,8 +29,10 @@ VARIANT = Path(__file__).parent / "variants" / "ingest_faults.py"
 TIMEOUT_SECONDS = 3
 
 
-def api_event(body: dict[str, str], key: str, sub: str, fault: str | None) -> dict[str, Any]:
-    """The proxy event API Gateway hands the ingest function for an authorized POST."""
+def api_event(
+    body: dict[str, str], key: str, caller: dict[str, str], fault: str | None
+) -> dict[str, Any]:
+    """The proxy event API Gateway hands the ingest function for a POST by `caller` (claims)."""
     headers = {"Content-Type": "application/json", "Idempotency-Key": key}
     if fault:
         headers["X-Test-Fault"] = fault
@@ -47,7 +49,7 @@ def api_event(body: dict[str, str], key: str, sub: str, fault: str | None) -> di
             "stage": "test",
             "httpMethod": "POST",
             "path": "/test/notifications",
-            "authorizer": {"claims": {"cognito:username": "sender", "sub": sub}},
+            "authorizer": {"claims": caller},
         },
         "body": json.dumps(body),
         "isBase64Encoded": False,
@@ -75,16 +77,25 @@ def invoke(lam: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], 
 
 
 def test_a_retry_after_a_timeout_between_publish_and_record_is_one_notification(
-    client: Callable[..., Any], faulty_ingest: str, tracer: Tracer, unique: Callable[[str], str]
+    client: Callable[..., Any],
+    faulty_ingest: str,
+    tracer: Tracer,
+    unique: Callable[[str], str],
+    stack: dict[str, Any],
 ) -> None:
     lam = client("lambda")
     body = {"user_id": unique("retry"), "message": "published, then timed out", "priority": "high"}
     key, sub = f"key-{uuid.uuid4().hex}", f"sub-{uuid.uuid4().hex}"
+    sender = {
+        "cognito:username": "sender",
+        "sub": sub,
+        "cognito:groups": stack["sender_group_name"],
+    }
     sent_at = time.time()
 
-    first, error = invoke(lam, faulty_ingest, api_event(body, key, sub, "timeout_after_publish"))
+    first, error = invoke(lam, faulty_ingest, api_event(body, key, sender, "timeout_after_publish"))
     assert first.get("FunctionError") and "timed out" in error["errorMessage"], error
-    retry, answer = invoke(lam, faulty_ingest, api_event(body, key, sub, None))
+    retry, answer = invoke(lam, faulty_ingest, api_event(body, key, sender, None))
     assert "FunctionError" not in retry and answer["statusCode"] == 202, answer
     notification_id = json.loads(answer["body"])["id"]
 
@@ -99,5 +110,5 @@ def test_a_retry_after_a_timeout_between_publish_and_record_is_one_notification(
         describe=lambda: f"the first publish of {notification_id} never reached the processor\n"
         f"{trace.describe()}",
     )
-    _, same = invoke(lam, faulty_ingest, api_event(body, key, sub, None))
+    _, same = invoke(lam, faulty_ingest, api_event(body, key, sender, None))
     assert json.loads(same["body"])["id"] == notification_id  # now answered from the record

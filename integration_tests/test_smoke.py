@@ -16,12 +16,12 @@ PRIORITIES = ("high", "medium", "low")
 
 
 def test_one_notification_per_priority_is_stored_and_delivered(api, users, tracer, stack) -> None:
-    user = users.create(name="smoke")
+    user = users.create(name="smoke", sender=True)  # a sender addressing itself
     traces = {}
     for priority in PRIORITIES:
         message = f"smoke {priority} ✓ 🚀"
         response = api.send(
-            user.id_token, {"user_id": user.username, "message": message, "priority": priority}
+            user.id_token, {"user_id": user.sub, "message": message, "priority": priority}
         )
         assert response.status == 202, str(response)
         assert response.body["status"] == "accepted"
@@ -30,7 +30,7 @@ def test_one_notification_per_priority_is_stored_and_delivered(api, users, trace
     for priority, trace in traces.items():
         tracer.wait_for_delivery(trace, timeout=45)
         assert trace.item["priority"] == priority, trace.describe()
-        assert trace.item["user_id"] == user.username
+        assert trace.item["user_id"] == user.sub
         assert trace.item["sender"] == user.sub
         assert trace.item["message"] == f"smoke {priority} ✓ 🚀"
         assert trace.queue == stack["queues"][priority]["queue_name"], trace.describe()

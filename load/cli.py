@@ -194,6 +194,7 @@ def run(args: argparse.Namespace, profile: Profile) -> int:
         user_pool_id=outputs["user_pool_id"],
         client_id=outputs["user_pool_client_id"],
         admin_group=outputs["admin_group_name"],
+        sender_group=outputs["sender_group_name"],
         prefix=f"load-{profile.name}",
     )
     sqs = stack.client("sqs")
@@ -207,10 +208,10 @@ def run(args: argparse.Namespace, profile: Profile) -> int:
     if mode_hint == "auto" and stack.target == "sandbox" and processor_sets_delivered_at():
         mode_hint = ATTRIBUTE
     try:
-        say(f"creating {profile.users} Cognito test users")
+        say(f"creating {profile.users} Cognito test users (senders, each sending to itself)")
         identities = [
-            traffic.Identity(u.username, u.id_token)
-            for u in (users.create() for _ in range(profile.users))
+            traffic.Identity(u.sub, u.id_token)
+            for u in (users.create(sender=True) for _ in range(profile.users))
         ]
         floors = measure_floors(stack, profile, args.no_floors)
         dlq_before = dlq_depths(sqs, outputs["queues"])

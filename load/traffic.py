@@ -48,7 +48,9 @@ logging.getLogger("locust.runners").addFilter(_QuietSpawnWarning())
 
 @dataclass(frozen=True)
 class Identity:
-    username: str
+    """A sender that addresses its notifications to itself (`user_id` = its sub)."""
+
+    user_id: str
     id_token: str
 
 
@@ -122,7 +124,7 @@ def user_class(
             if sequence is None:
                 raise StopUser()
             body = {
-                "user_id": self.identity.username,
+                "user_id": self.identity.user_id,
                 "message": f"load {profile.name} #{sequence} ({priority})",
                 "priority": priority,
             }

@@ -1,9 +1,13 @@
 """Load and validate scenario definitions, so a typo fails at load time with its location.
 
 A definition is a YAML file: `name`, `title`, `about`, `priorities` (default: all), `users`
-(alias + admin flag) and `steps`, each step a mapping with one kind key (`send`, `query`,
-`reject`) and an optional `expect`. Strings may use `{priority}` (the priority being run),
-`{alias}` / `{alias.sub}` (a user's name / sub) and `{ref}` / `{ref.id}` (a saved send's id).
+(alias + `admin`, `sender`, `email` flags) and `steps`, each step a mapping with one kind key
+(`send`, `query`, `reject`) and an optional `expect`. Strings may use `{priority}` (the priority
+being run), `{alias}` / `{alias.sub}` (a user's name, for people / its Cognito sub, the id the API
+knows it by: `user_id`, `sender`) and `{ref}` / `{ref.id}` (a saved send's id).
+
+Only senders (`sender: true`, the stack's sender group) may send: a send expected to be accepted,
+or a reject step (whose cases must reach validation), by anyone else fails at load time.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class DefinitionError(ValueError):
 class UserSpec:
     alias: str
     admin: bool
+    sender: bool  # a member of the sender group: may POST /notifications
     email: bool  # subscribes <username>@example.com to the user's deliveries (e-mail channel)
 
 
@@ -150,11 +155,20 @@ class _Names:
 
     def __init__(self, aliases: set[str]) -> None:
         self.aliases, self.refs, self.emails = aliases, set[str](), set[str]()
+        self.senders = set[str]()
 
     def alias(self, value: str, where: str) -> str:
         if value not in self.aliases:
             raise DefinitionError(
                 f"{where}: unknown user '{value}' (users: {sorted(self.aliases)})"
+            )
+        return value
+
+    def sender(self, value: str, where: str) -> str:
+        if self.alias(value, where) not in self.senders:
+            raise DefinitionError(
+                f"{where}: '{value}' may not send (senders: {sorted(self.senders)}; "
+                "add `sender: true` to the user)"
             )
         return value
 
@@ -215,6 +229,9 @@ def _send(f: _Fields, e: _Fields, names: _Names, where: str) -> Send:
     if times < 1:
         raise DefinitionError(f"{where}.times: at least 1")
     queue = e.get("queue", str, None)
+    status = e.get("status", int, 202)
+    if status == 202:
+        names.sender(sender, f"{where}.as")
     step = Send(
         sender=sender,
         to=names.alias(f.get("to", str, sender), f"{where}.to"),
@@ -223,7 +240,7 @@ def _send(f: _Fields, e: _Fields, names: _Names, where: str) -> Send:
         idempotency_key=names.template(f.get("idempotency_key", str, None), f"{where}.key"),
         times=times,
         save=f.get("save", str, None),
-        status=e.get("status", int, 202),
+        status=status,
         queue=None if queue is None else _priority(queue, f"{where}.expect.queue"),
         delivered=e.get("delivered", bool, False),
         item=names.template(e.get("item", dict, {}), f"{where}.expect.item"),
@@ -290,7 +307,7 @@ def _reject(f: _Fields, e: _Fields, names: _Names, where: str) -> Reject:
     if not cases:
         raise DefinitionError(f"{where}.cases: at least one case")
     return Reject(
-        sender=names.alias(f.get("as", str), f"{where}.as"),
+        sender=names.sender(f.get("as", str), f"{where}.as"),
         base=names.template(f.get("base", dict), f"{where}.base"),
         cases=tuple(_case(c, names, f"{where}.cases[{i}]") for i, c in enumerate(cases)),
     )
@@ -326,7 +343,12 @@ def parse(data: object, source: Path) -> Scenario:
     for i, raw in enumerate(f.get("users", list)):
         u = _Fields(raw, f"{source.name}: users[{i}]")
         users.append(
-            UserSpec(u.get("alias", str), u.get("admin", bool, False), u.get("email", bool, False))
+            UserSpec(
+                alias=u.get("alias", str),
+                admin=u.get("admin", bool, False),
+                sender=u.get("sender", bool, False),
+                email=u.get("email", bool, False),
+            )
         )
         u.done()
     aliases = {u.alias for u in users}
@@ -334,6 +356,7 @@ def parse(data: object, source: Path) -> Scenario:
         raise DefinitionError(f"{source.name}: user aliases must be unique and not 'priority'")
     names = _Names(aliases)
     names.emails = {u.alias for u in users if u.email}
+    names.senders = {u.alias for u in users if u.sender}
     priorities = f.get("priorities", list, list(PRIORITIES))
     scenario = Scenario(
         name=name,

@@ -36,7 +36,8 @@ class StepFailed(AssertionError):
 
 @dataclass(frozen=True)
 class Actor:
-    """A scenario user: `{alice}` is the username, `{alice.sub}` the Cognito sub."""
+    """A scenario user: `{alice}` is the username (for people), `{alice.sub}` the Cognito sub, the
+    identity the API knows: what notifications are addressed to and listed by."""
 
     name: str
     sub: str
@@ -146,8 +147,11 @@ class Execution:
         started = time.monotonic()
         try:
             for spec in self.scenario.users:
-                self.progress(f"creating user {spec.alias}{' (admin)' if spec.admin else ''}")
-                user = self.users.create(admin=spec.admin, name=spec.alias)
+                roles = ", ".join(
+                    r for r, on in (("admin", spec.admin), ("sender", spec.sender)) if on
+                )
+                self.progress(f"creating user {spec.alias}" + (f" ({roles})" if roles else ""))
+                user = self.users.create(admin=spec.admin, sender=spec.sender, name=spec.alias)
                 self.context[spec.alias] = Actor(user.username, user.sub, user.id_token)
                 if spec.email:
                     self.subscribe(self.context[spec.alias])
@@ -174,9 +178,7 @@ class Execution:
         address = self.mailing.address(actor)
         self.progress(f"subscribing {address} to {actor.name}'s deliveries")
         self.subscriptions.append(
-            subscribe_email(
-                self.mailing.sns, self.mailing.deliveries_topic_arn, address, actor.name
-            )
+            subscribe_email(self.mailing.sns, self.mailing.deliveries_topic_arn, address, actor.sub)
         )
 
     def step(self, step: Step, number: int) -> None:
@@ -197,7 +199,7 @@ class Execution:
     def send(self, step: Send, number: int) -> None:
         actor, to = self.actor(step.sender), self.actor(step.to)
         priority = self.fill(step.priority)
-        body = {"user_id": to.name, "message": self.fill(step.message), "priority": priority}
+        body = {"user_id": to.sub, "message": self.fill(step.message), "priority": priority}
         headers = (
             {"Idempotency-Key": self.fill(step.idempotency_key)} if step.idempotency_key else {}
         )
@@ -237,8 +239,8 @@ class Execution:
         )
         line = trace.delivery_lines[0]
         self.check(
-            (line.get("priority"), line.get("user_id")) == (priority, to.name),
-            lambda: f"delivery line names {priority}/{to.name}?\n{trace.describe()}",
+            (line.get("priority"), line.get("user_id")) == (priority, to.sub),
+            lambda: f"delivery line names {priority}/{to.sub} ({to})?\n{trace.describe()}",
         )
         for key, wanted in {"priority": priority, **self.fill(step.item)}.items():
             got = trace.item.get(key)
@@ -265,7 +267,7 @@ class Execution:
 
     def path(self, step: Query) -> str:
         if step.route == "by-user":
-            return f"/users/{quote(self.actor(step.subject).name)}/notifications?limit=100"
+            return f"/users/{quote(self.actor(step.subject).sub)}/notifications?limit=100"
         if step.route == "by-id":
             return f"/notifications/{quote(self.context[step.subject].id)}"
         return f"/notifications?priority={quote(self.fill(step.subject))}&limit=100"

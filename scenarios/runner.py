@@ -84,6 +84,7 @@ class Demo:
             user_pool_id=self.outputs["user_pool_id"],
             client_id=self.outputs["user_pool_client_id"],
             admin_group=self.outputs["admin_group_name"],
+            sender_group=self.outputs["sender_group_name"],
             prefix="demo",
         )
 

@@ -57,3 +57,14 @@ resource "aws_cognito_user_group" "admins" {
   user_pool_id = aws_cognito_user_pool.this.id
   description  = "Administrators: may read every notification and list by priority."
 }
+
+# Who may send (POST /notifications): members of this group only, checked by the ingest function
+# (SENDER_GROUP) from the ID token's cognito:groups claim. A sender is a service account or an
+# operator created by an administrator; everyone else reads their own notifications only.
+# Why a group rather than an app client with the client-credentials flow and a `send` scope:
+# see "Who may send" in README.md.
+resource "aws_cognito_user_group" "senders" {
+  name         = var.sender_group_name
+  user_pool_id = aws_cognito_user_pool.this.id
+  description  = "Senders: may send notifications to any user (by the recipient's sub)."
+}

@@ -48,6 +48,7 @@ module "ingest" {
     POWERTOOLS_SERVICE_NAME = "ingest"
     TOPIC_ARN               = aws_sns_topic.notifications.arn
     IDEMPOTENCY_TABLE_NAME  = aws_dynamodb_table.idempotency.name
+    SENDER_GROUP            = aws_cognito_user_group.senders.name
   })
 
   policy_json = jsonencode({

@@ -34,6 +34,11 @@ output "admin_group_name" {
   value       = aws_cognito_user_group.admins.name
 }
 
+output "sender_group_name" {
+  description = "Cognito group of the senders (only they may POST /notifications)."
+  value       = aws_cognito_user_group.senders.name
+}
+
 # ---------------------------------------------------------------- messaging
 output "notifications_topic_arn" {
   description = "ARN of the notifications topic."

@@ -381,6 +381,12 @@ variable "admin_group_name" {
   default     = "admins"
 }
 
+variable "sender_group_name" {
+  description = "Cognito group whose members may send notifications (SENDER_GROUP of the ingest function)."
+  type        = string
+  default     = "senders"
+}
+
 # ---------------------------------------------------------------- monitoring
 variable "alarm_period_seconds" {
   description = "Period of every alarm. AWS standard-resolution metrics need a multiple of 60; 10, 20 or 30 only evaluate anything in the sandbox."

@@ -1,4 +1,8 @@
-"""Lambda handler of POST /notifications (handler `ingest.app.handler`)."""
+"""Lambda handler of POST /notifications (handler `ingest.app.handler`).
+
+Authorization (docs/contract.md): only members of SENDER_GROUP send; anyone else gets 403
+before the body is read. API Gateway's Cognito authorizer cannot check groups, so this does.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ingest.publisher import SnsPublisher
 from ingest.service import Ingest
 from notifications.api import install_error_handlers, json_response
-from notifications.errors import FieldError, bad_request, error_body
-from notifications.identity import caller_from_event
+from notifications.errors import FieldError, RequestError, bad_request, error_body
+from notifications.identity import Caller, caller_from_event
 from notifications.validation import parse_request
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -46,6 +50,18 @@ def service() -> Ingest:
     return _service
 
 
+def sender_group() -> str:
+    return os.environ.get("SENDER_GROUP", "senders")
+
+
+def _sender() -> Caller:
+    """The caller, if they may send (a member of SENDER_GROUP); 403 otherwise."""
+    caller = caller_from_event(app.current_event.raw_event)
+    if not caller.is_in(sender_group()):
+        raise RequestError(403, "Forbidden")
+    return caller
+
+
 def _raw_body() -> str | bytes | None:
     event = app.current_event
     if event.is_base64_encoded and event.body is not None:
@@ -67,7 +83,7 @@ def _idempotency_key() -> str | None:
 
 @app.post("/notifications")
 def post_notification() -> Response:
-    caller = caller_from_event(app.current_event.raw_event)
+    caller = _sender()
     request = parse_request(_raw_body())
     key = _idempotency_key()
     answer = service().accept(request, caller, key, app.lambda_context)

@@ -1,4 +1,9 @@
-"""The caller, from the claims the API Gateway Cognito authorizer puts in the event."""
+"""The caller, from the claims the API Gateway Cognito authorizer puts in the event.
+
+The caller *is* the token's `sub`: Cognito never reuses it, while a username is free again once
+its user is deleted, so a new "alice" must not inherit the old one's notifications (AWS
+recommends `sub` as the user's stable identifier). The username is kept for logs and humans.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ from notifications.errors import RequestError
 
 @dataclass(frozen=True)
 class Caller:
-    username: str  # `cognito:username`: the identity user_id is compared with
-    sub: str  # the token's `sub`: the sender of what the caller posts
+    sub: str  # the token's `sub`: the identity (recipient `user_id`, owner, sender)
+    username: str  # `cognito:username`: for humans and logs only, never compared
     groups: frozenset[str]
 
     def is_in(self, group: str) -> bool:
@@ -39,4 +44,4 @@ def caller_from_event(event: dict[str, Any]) -> Caller:
     sub = claims.get("sub")
     if not isinstance(username, str) or not username or not isinstance(sub, str) or not sub:
         raise RequestError(401, "Unauthorized")
-    return Caller(username=username, sub=sub, groups=parse_groups(claims.get("cognito:groups")))
+    return Caller(sub=sub, username=username, groups=parse_groups(claims.get("cognito:groups")))

@@ -1,8 +1,8 @@
 """Lambda handler of the three read routes (handler `query.app.handler`).
 
 Authorization (docs/contract.md): a caller reads their own notifications; members of
-ADMIN_GROUP read anyone's, and only they list by priority. The caller is the ID token's
-`cognito:username`.
+ADMIN_GROUP read anyone's, and only they list by priority. The caller is the ID token's `sub`
+(notifications.identity), which is also the `user_id` notifications are addressed to.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def get_notification(notification_id: str) -> Response:
     item = reader().get(unquote(notification_id))
     if item is None:
         raise RequestError(404, "Notification not found")
-    if item.get("user_id") != who.username and not is_admin(who):
+    if item.get("user_id") != who.sub and not is_admin(who):
         raise forbidden()
     return json_response(200, public_view(item))
 
@@ -95,7 +95,7 @@ def get_notification(notification_id: str) -> Response:
 def list_user_notifications(user_id: str) -> Response:
     who = caller()
     user_id = unquote(user_id)
-    if user_id != who.username and not is_admin(who):
+    if user_id != who.sub and not is_admin(who):
         raise forbidden()
     limit = query_limit()
     token = next_token()

@@ -202,6 +202,7 @@ run "defaults" {
       module.processor.environment.TABLE_NAME == local.notifications_table.name &&
       module.processor.environment.PRIORITY_SHARDS == "4" &&
       module.query.environment.ADMIN_GROUP == "admins" &&
+      module.ingest.environment.SENDER_GROUP == "senders" &&
       alltrue([for f in [module.ingest, module.processor, module.query] : f.environment.POWERTOOLS_METRICS_NAMESPACE == "Notifications" && f.environment.LOG_LEVEL == "INFO"])
     )
     error_message = "Function environments must follow docs/contract.md."

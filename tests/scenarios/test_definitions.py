@@ -30,7 +30,7 @@ def scenario(**changes: Any) -> dict[str, Any]:
         "name": "demo",
         "title": "t",
         "about": "a",
-        "users": [{"alias": "alice"}, {"alias": "root", "admin": True}],
+        "users": [{"alias": "alice", "sender": True}, {"alias": "root", "admin": True}],
         "steps": [
             {"send": {"as": "alice", "message": "hi {priority}", "save": "n1"}},
             {"query": {"as": "root", "route": "by-id", "id": "n1"}, "expect": {"item": "n1"}},
@@ -66,6 +66,15 @@ def test_a_valid_definition_has_defaults() -> None:
     assert (query.status, query.subject, query.item) == (200, "n1", "n1")
     assert s.priorities == PRIORITIES
     assert [u.admin for u in s.users] == [False, True]
+
+
+def test_only_senders_may_send_or_reject() -> None:
+    accepted = {"send": {"as": "root", "message": "m"}}
+    refused(scenario(steps=[accepted]), "steps[0].send.as", "'root' may not send", "sender: true")
+    reject = {"reject": {"as": "root", "base": {}, "cases": [{"name": "n", "errors": {"a": "b"}}]}}
+    refused(scenario(steps=[reject]), "steps[0].reject.as", "'root' may not send")
+    forbidden = {"send": {"as": "root", "message": "m"}, "expect": {"status": 403}}
+    assert parse(scenario(steps=[forbidden]), SOURCE).steps[0].status == 403
 
 
 def test_unknown_step_kind() -> None:
@@ -162,7 +171,7 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
 def test_an_email_expectation_needs_a_recipient_with_email() -> None:
     send = {"send": {"as": "alice", "message": "hi"}, "expect": {"email": True}}
     refused(scenario(steps=[send]), "'alice' has no `email: true`")
-    users = [{"alias": "alice", "email": True}]
+    users = [{"alias": "alice", "email": True, "sender": True}]
     parsed = parse(scenario(users=users, steps=[send]), SOURCE)
     assert parsed.users[0].email is True
     [step] = parsed.steps

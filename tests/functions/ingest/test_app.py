@@ -29,6 +29,8 @@ from notifications.model import Notification
 from notifications.validation import NotificationRequest
 
 BODY = {"user_id": "bob", "message": "Grüße 👋", "priority": "medium"}
+#: Only members of the sender group (SENDER_GROUP, default "senders") may post.
+SENDER = claims("alice", groups="senders")
 NOW = datetime(2026, 1, 31, 12, 0, 0, 123_456, tzinfo=UTC)
 
 
@@ -44,6 +46,7 @@ class World:
 
     def post(self, body: object = BODY, headers: dict | None = None, **kwargs) -> dict:
         raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+        kwargs.setdefault("who", SENDER)
         event = api_event("POST", "/notifications", body=raw, headers=headers, **kwargs)
         return app.handler(event, FakeContext())
 
@@ -56,7 +59,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def test_accepts_and_publishes_the_contract_message(world: World) -> None:
-    response = world.post(who=claims("alice", sub="sub-alice"))
+    response = world.post(who=claims("alice", sub="sub-alice", groups="senders"))
     assert response["statusCode"] == 202
     assert response_json(response) == {"id": "id-0", "status": "accepted"}
     [notification] = world.publisher.published
@@ -119,6 +122,20 @@ def test_without_claims_is_401(world: World) -> None:
     assert response_json(response) == {"message": "Unauthorized"}
 
 
+@pytest.mark.parametrize(
+    "groups", [None, "admins", "[admins, readers]", "sender", "senders-of-spam"], ids=repr
+)
+def test_only_the_sender_group_may_post_403_before_the_body_is_read(world, groups) -> None:
+    """A reader (an admin included) cannot send: not to another user, not to themselves, and
+    not even an invalid body gets further than the 403."""
+    reader = claims("mallory", sub="sub-mallory", groups=groups)
+    for body in (BODY, {**BODY, "user_id": "sub-mallory"}, {"user_id": 42}):
+        response = world.post(body, who=reader)
+        assert (response["statusCode"], response_json(response)) == (403, {"message": "Forbidden"})
+    assert world.publisher.published == []
+    assert world.post(who=claims("app", groups="ops, senders"))["statusCode"] == 202  # control
+
+
 def test_retry_with_the_same_key_returns_the_same_id_without_publishing(world: World) -> None:
     first = world.post(headers={"Idempotency-Key": "k-1"})
     again = world.post(headers={"idempotency-key": "k-1"})  # header names are case-insensitive
@@ -132,8 +149,8 @@ def test_retry_with_the_same_key_returns_the_same_id_without_publishing(world: W
 
 
 def test_keys_are_per_caller(world: World) -> None:
-    first = world.post(headers={"Idempotency-Key": "k"}, who=claims("alice", sub="sub-a"))
-    other = world.post(headers={"Idempotency-Key": "k"}, who=claims("carol", sub="sub-c"))
+    first = world.post(headers={"Idempotency-Key": "k"}, who=claims("alice", "sub-a", "senders"))
+    other = world.post(headers={"Idempotency-Key": "k"}, who=claims("carol", "sub-c", "senders"))
     assert response_json(other)["id"] != response_json(first)["id"]
     assert len(world.publisher.published) == 2
 

@@ -11,13 +11,16 @@ from notifications.keys import priority_shard
 from query import app
 from query.reader import NotificationReader
 
+# A caller is their `sub`; usernames are for humans only (claims(u) has sub "sub-<u>").
 ALICE = claims("alice")
 BOB = claims("bob")
 ADMIN = claims("root", groups="[admins, ops]")
+#: A later user who got the name "alice" after the first was deleted: a new sub.
+NEW_ALICE = claims("alice", sub="sub-alice-2")
 
 
 def stored(table: FakeTable, n: int, user: str, priority: str = "high") -> None:
-    notification_id = f"{user}-{n:03d}"
+    notification_id = f"{user.removeprefix('sub-')}-{n:03d}"
     table.put_item(
         Item={
             "id": notification_id,
@@ -37,9 +40,9 @@ def stored(table: FakeTable, n: int, user: str, priority: str = "high") -> None:
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTable]:
     table = FakeTable()
     for n in range(7):
-        stored(table, n, "alice", "high" if n % 2 else "low")
+        stored(table, n, "sub-alice", "high" if n % 2 else "low")
     for n in range(3):
-        stored(table, n, "bob", "high")
+        stored(table, n, "sub-bob", "high")
     monkeypatch.setattr(app, "_reader", NotificationReader("notifications", table=table))
     yield table
 
@@ -50,7 +53,8 @@ def get(path: str, who: dict, **query: str) -> tuple[int, dict]:
 
 
 @pytest.mark.parametrize(
-    ("who", "status"), [(ALICE, 200), (BOB, 403), (ADMIN, 200), (claims("x", groups="ops"), 403)]
+    ("who", "status"),
+    [(ALICE, 200), (BOB, 403), (ADMIN, 200), (claims("x", groups="ops"), 403), (NEW_ALICE, 403)],
 )
 def test_one_notification_for_its_recipient_or_an_admin(table, who: dict, status: int) -> None:
     code, body = get("/notifications/alice-003", who)
@@ -66,9 +70,11 @@ def test_unknown_notification_is_404(table) -> None:
     assert get("/notifications/nope", ALICE) == (404, {"message": "Notification not found"})
 
 
-@pytest.mark.parametrize(("who", "status"), [(ALICE, 200), (BOB, 403), (ADMIN, 200)])
+@pytest.mark.parametrize(
+    ("who", "status"), [(ALICE, 200), (BOB, 403), (ADMIN, 200), (NEW_ALICE, 403)]
+)
 def test_a_users_list_for_that_user_or_an_admin(table, who: dict, status: int) -> None:
-    code, body = get("/users/alice/notifications", who)
+    code, body = get("/users/sub-alice/notifications", who)
     assert code == status
     if status == 200:
         assert [i["id"] for i in body["items"]] == [f"alice-{n:03d}" for n in range(6, -1, -1)]
@@ -80,7 +86,7 @@ def test_a_users_list_pages_through_the_token(table) -> None:
     token = None
     for _ in range(10):
         query = {"limit": "3", **({"next_token": token} if token else {})}
-        code, body = get("/users/alice/notifications", ALICE, **query)
+        code, body = get("/users/sub-alice/notifications", ALICE, **query)
         assert code == 200 and len(body["items"]) <= 3
         seen += [i["id"] for i in body["items"]]
         token = body["next_token"]
@@ -90,22 +96,22 @@ def test_a_users_list_pages_through_the_token(table) -> None:
 
 
 def test_another_users_token_is_400_not_their_data(table) -> None:
-    _, first = get("/users/bob/notifications", BOB, limit="1")
-    code, body = get("/users/alice/notifications", ALICE, next_token=first["next_token"])
+    _, first = get("/users/sub-bob/notifications", BOB, limit="1")
+    code, body = get("/users/sub-alice/notifications", ALICE, next_token=first["next_token"])
     assert code == 400
     assert [e["field"] for e in body["errors"]] == ["next_token"]
 
 
 @pytest.mark.parametrize("token", ["garbage", "eyJ2IjoxfQ", "", "x" * 5000])
 def test_malformed_tokens_are_400(table, token: str) -> None:
-    code, body = get("/users/alice/notifications", ALICE, next_token=token)
+    code, body = get("/users/sub-alice/notifications", ALICE, next_token=token)
     assert code == 400
     assert body["errors"][0]["field"] == "next_token"
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "1.5", "٣"])
 def test_bad_limits_are_400(table, limit: str) -> None:
-    code, body = get("/users/alice/notifications", ALICE, limit=limit)
+    code, body = get("/users/sub-alice/notifications", ALICE, limit=limit)
     assert code == 400
     assert body["errors"][0]["field"] == "limit"
 
@@ -152,4 +158,4 @@ def test_a_priority_token_is_bound_to_its_priority(table) -> None:
 
 
 def test_without_claims_is_401(table) -> None:
-    assert get("/users/alice/notifications", {}) == (401, {"message": "Unauthorized"})
+    assert get("/users/sub-alice/notifications", {}) == (401, {"message": "Unauthorized"})
