@@ -71,6 +71,29 @@ def other_pool_token(client: Callable[..., Any], unique: Callable[[str], str]) -
             cognito.delete_user_pool(UserPoolId=pool_id)
 
 
+def delivered(api: Api, tracer: Tracer, sender: User, notification: dict[str, Any]) -> str:
+    """The id of `notification` (high priority), sent by `sender` and delivered."""
+    sent = api.send(sender.id_token, {"priority": "high", **notification})
+    assert sent.status == 202, str(sent)
+    tracer.wait_for_delivery(Trace(sent.body["id"], sent_at=sent.sent_at), timeout=20)
+    return sent.body["id"]
+
+
+def only_the_control_is_stored(
+    api: Api,
+    tracer: Tracer,
+    query_table: Callable[[str], list[dict]],
+    sender: User,
+    refused: dict[str, Any],
+) -> None:
+    """Positive control after refused sends: a valid notification for the same recipient goes
+    through the same pipeline; once it is stored, a refused one would have been stored too, so
+    the recipient must hold the control alone."""
+    control = delivered(api, tracer, sender, {**refused, "message": "control"})
+    stored = [(item["id"]["S"], item["message"]["S"]) for item in query_table(refused["user_id"])]
+    assert stored == [(control, "control")], f"{refused}: stored {stored}"
+
+
 def bad_token(kind: str, user: User, request: pytest.FixtureRequest) -> str | None:
     if kind == "missing":
         return None
@@ -109,13 +132,7 @@ def test_bad_token_is_401_and_stores_nothing(
     read = api.get(f"/users/{recipient}/notifications", bad_token(kind, user, request))
     assert (read.status, read.body) == (401, UNAUTHORIZED), str(read)
 
-    # Positive control: a valid token's notification for the same recipient goes through the
-    # same pipeline; once it is stored, the refused one would have been stored too.
-    control = api.send(user.id_token, {**notification, "message": "control"})
-    assert control.status == 202, str(control)
-    tracer.wait_for_delivery(Trace(control.body["id"], sent_at=control.sent_at), timeout=20)
-    stored = [(item["id"]["S"], item["message"]["S"]) for item in query_table(recipient)]
-    assert stored == [(control.body["id"], "control")], f"{kind}: stored {stored}"
+    only_the_control_is_stored(api, tracer, query_table, user, notification)
 
 
 @pytest.mark.lanes("high")
@@ -124,10 +141,7 @@ def test_reading_another_users_notifications_is_403(
 ) -> None:
     shop = users.create(name="shop", sender=True)
     alice, bob = users.create(name="alice"), users.create(name="bob")
-    sent = api.send(shop.id_token, {"user_id": bob.sub, "message": "for bob", "priority": "high"})
-    assert sent.status == 202, str(sent)
-    notification_id = sent.body["id"]
-    tracer.wait_for_delivery(Trace(notification_id, sent_at=sent.sent_at), timeout=20)
+    notification_id = delivered(api, tracer, shop, {"user_id": bob.sub, "message": "for bob"})
 
     # Bob's list and bob's item are not alice's (nor the sender's) to read.
     for path in (f"/users/{bob.sub}/notifications", f"/notifications/{notification_id}"):
@@ -163,14 +177,10 @@ def test_a_reader_cannot_send_to_anyone_and_nothing_is_stored(
         response = api.send(who.id_token, body)
         assert (response.status, response.body) == (403, FORBIDDEN), f"{who.username}: {response}"
 
-    # Positive control: the sender's notification to the same recipients goes through; once it
-    # is stored, a refused one would have been stored too.
     for recipient in (victim, reader):
-        control = api.send(shop.id_token, {**phish, "user_id": recipient.sub, "message": "ok"})
-        assert control.status == 202, str(control)
-        tracer.wait_for_delivery(Trace(control.body["id"], sent_at=control.sent_at), timeout=20)
-        stored = [(item["id"]["S"], item["message"]["S"]) for item in query_table(recipient.sub)]
-        assert stored == [(control.body["id"], "ok")], f"{recipient.username}: stored {stored}"
+        only_the_control_is_stored(
+            api, tracer, query_table, shop, {**phish, "user_id": recipient.sub}
+        )
 
 
 @pytest.mark.lanes("high")
@@ -179,10 +189,7 @@ def test_a_recreated_username_reads_nothing_of_its_predecessor(
 ) -> None:
     shop = users.create(name="shop", sender=True)
     first = users.create(name="reused")
-    sent = api.send(shop.id_token, {"user_id": first.sub, "message": "private", "priority": "high"})
-    assert sent.status == 202, str(sent)
-    notification_id = sent.body["id"]
-    tracer.wait_for_delivery(Trace(notification_id, sent_at=sent.sent_at), timeout=20)
+    notification_id = delivered(api, tracer, shop, {"user_id": first.sub, "message": "private"})
     first_list = api.get(f"/users/{first.sub}/notifications", first.id_token)
     assert [i["id"] for i in first_list.body["items"]] == [notification_id], str(first_list)
 
