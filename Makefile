@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 LOAD_STAMP := $(VENV)/.load-installed
 PYTEST_ARGS ?=
 WORKERS ?= 6
+# uv when `make setup` installed it (seconds), pip otherwise.
+PIP_INSTALL = $(if $(wildcard $(VENV)/bin/uv),$(VENV)/bin/uv pip install -q --python $(1),$(1) -m pip install -q --disable-pip-version-check)
 
 .PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit iam-report
 
@@ -33,8 +35,8 @@ logs: setup ## follow the sandbox log
 reset: setup ## wipe the sandbox state
 	@$(PY) -m sandbox reset
 
-deploy: setup ## bring the sandbox up if needed, build, apply stack/ with tflocal, print outputs
-	@$(PY) -m harness.deploy apply
+deploy: setup ## bring the sandbox up if needed, build, apply stack/ with tflocal, print outputs and wall time
+	@TIMEFORMAT='deploy: wall time %R s'; time $(PY) -m harness.deploy apply
 
 destroy: setup ## destroy what `make deploy` created in the sandbox
 	@$(PY) -m harness.deploy destroy
@@ -71,7 +73,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
 $(TOOLS_STAMP): stack/requirements-tools.txt | $(STAMP)
 	@$(PY) -m venv $(TOOLS_VENV)
-	@$(TOOLS_VENV)/bin/pip install -q -r stack/requirements-tools.txt
+	@$(call PIP_INSTALL,$(TOOLS_VENV)/bin/python) -r stack/requirements-tools.txt
 	@touch $@
 
 tools: $(TOOLS_STAMP) ## .venv-tools: checkov (apart from .venv, whose pins it conflicts with)
@@ -100,7 +102,7 @@ PROFILE ?= steady
 ARGS ?=
 
 $(LOAD_STAMP): load/requirements.txt | $(STAMP)
-	@$(PY) -m pip install -q --disable-pip-version-check -r load/requirements.txt
+	@$(call PIP_INSTALL,$(PY)) -r load/requirements.txt
 	@touch $@
 
 .PHONY: load

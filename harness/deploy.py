@@ -1,9 +1,13 @@
 """Deploy the stack to the sandbox (`make deploy` / `make destroy`).
 
-The stack is applied unchanged with `tflocal` from a copy under the sandbox's home folder, so its
+The stack is applied unchanged from a copy under the sandbox's home folder, with tflocal's
+provider override (written once, then plain `terraform`: see sandbox.terraform), so its
 Terraform state lives and dies with the sandbox (LocalStack keeps nothing across restarts): a
-new sandbox instance means a fresh state. A deploy is skipped when neither the stack, the tfvars,
-the function zips nor the sandbox instance changed since the last one.
+new sandbox instance means a fresh state. The copy's `.terraform` and override survive it and
+`terraform init` runs only when the stack's configuration changed. A deploy is skipped when
+neither the stack, the tfvars, the function zips nor the sandbox instance changed since the
+last one. While the zips are built and Terraform prepared, the sandbox's services are loaded
+(harness.warmup). The deploy prints the time of each step and its slowest resources.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import warmup
 from sandbox import launcher, terraform
 from sandbox.config import REPO_ROOT, SandboxConfig
 
@@ -28,6 +34,18 @@ TFVARS = "env/sandbox.tfvars"
 PARALLELISM = 32
 # What of stack/ is deployed; its tests and examples are not.
 STACK_IGNORE = shutil.ignore_patterns(".terraform", "*.tfstate*", "tests", "*.example", "*.txt")
+# Kept in the deployed copy when stack/ is copied again: Terraform's own files and state.
+KEPT = {
+    ".terraform",
+    ".terraform.lock.hcl",
+    "terraform.tfstate",
+    "terraform.tfstate.backup",
+    terraform.OVERRIDE_NAME,
+}
+STATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup")
+# "module.x.aws_y.z: Creation complete after 25s [id=...]" in Terraform's apply output.
+COMPLETE = re.compile(r"^(\S+): (?:Creation|Modifications|Destruction) complete after (\S+?)s?\b")
+SLOWEST_SHOWN = 5
 
 
 class DeployError(RuntimeError):
@@ -70,29 +88,65 @@ def build() -> None:
 
 
 def sync_stack(target: Path) -> None:
-    """Copy stack/ into `target`, keeping Terraform's state and plugin cache."""
-    keep = {".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup"}
+    """Copy stack/ into `target`, keeping Terraform's state, plugins and provider override."""
     if target.exists():
         for entry in target.iterdir():
-            if entry.name not in keep:
+            if entry.name not in KEPT:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     shutil.copytree(STACK_DIR, target, ignore=STACK_IGNORE, dirs_exist_ok=True)
+
+
+def forget_state(config: SandboxConfig) -> None:
+    """A fresh start for a new sandbox instance: no state, outputs or log; plugins are kept."""
+    work = workdir(config)
+    for path in (work / "fingerprint", outputs_file(config), work / "terraform.log"):
+        path.unlink(missing_ok=True)
+    for name in STATE_FILES:
+        (work / "stack" / name).unlink(missing_ok=True)
+
+
+def configuration_digest(stack: Path) -> str:
+    """What `terraform init` and the provider override depend on: the copy's *.tf files."""
+    digest = hashlib.sha256()
+    for path in sorted(stack.rglob("*.tf")):
+        if ".terraform" not in path.parts and path.name != terraform.OVERRIDE_NAME:
+            digest.update(str(path.relative_to(stack)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def prepare(config: SandboxConfig, stack: Path) -> None:
+    """`terraform init` and tflocal's provider override, unless done for this configuration
+    and endpoint already (they survive sandbox restarts)."""
+    stamp = workdir(config) / "prepared"
+    wanted = f"{config.endpoint}\n{configuration_digest(stack)}"
+    ready = (stack / ".terraform").is_dir() and (stack / terraform.OVERRIDE_NAME).exists()
+    if ready and stamp.exists() and stamp.read_text() == wanted:
+        return
+    stamp.unlink(missing_ok=True)
+    tf(config, stack, "init", "-input=false", "-no-color")
+    started = time.monotonic()
+    terraform.write_provider_override(stack, config)
+    say(f"provider override (tflocal): {time.monotonic() - started:.1f} s")
+    stamp.write_text(wanted)
+
+
+def slowest(output: str, count: int = SLOWEST_SHOWN) -> list[tuple[str, int]]:
+    """The resources that took longest in an apply's output, slowest first."""
+    seconds: list[tuple[str, int]] = []
+    for line in output.splitlines():
+        match = COMPLETE.match(line.strip())
+        if match:
+            total = 0
+            for amount, unit in re.findall(r"(\d+)([hms])", match.group(2) + "s"):
+                total += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+            seconds.append((match.group(1), total))
+    return sorted(seconds, key=lambda item: -item[1])[:count]
 
 
 def tf(config: SandboxConfig, cwd: Path, *args: str) -> str:
     """Run one terraform command; its output is appended to the deploy log and returned."""
     started = time.monotonic()
-    if args[0] == "output":  # reads the state only: plain terraform, without tflocal's ~2 s
-        result = subprocess.run(
-            ["terraform", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=terraform.terraform_env(config, terraform.write_cli_config(config.home)),
-        )
-    else:
-        result = terraform.run(args, cwd, config, capture=True)
+    result = terraform.run_plain(args, cwd, config)
     say(f"terraform {args[0]}: {time.monotonic() - started:.1f} s")
     log = workdir(config) / "terraform.log"
     with log.open("a") as f:
@@ -115,6 +169,7 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     seconds = launcher.up(config)
     if seconds is not None:
         say(f"sandbox started at {config.endpoint} in {seconds:.1f} s")
+    warming = warmup.start(config)
     build_started = time.monotonic()
     build()
     say(f"build: {time.monotonic() - build_started:.1f} s")
@@ -135,16 +190,17 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     owner = work / "instance-id"
     if owner.exists() and owner.read_text() != instance_id:
         say("the sandbox was restarted since the last deploy: starting from a fresh state")
-        shutil.rmtree(work)
+        forget_state(config)
     work.mkdir(parents=True, exist_ok=True)
     owner.write_text(instance_id)
     stamp.unlink(missing_ok=True)
     sync_stack(stack)
     say(f"applying stack/ (log: {work / 'terraform.log'})")
-    tf(config, stack, "init", "-input=false", "-no-color")
+    prepare(config, stack)
+    warming.join()
     # Each SQS resource holds a slot ~25 s while the AWS provider waits for its attributes to
     # propagate; more parallel slots keep the other resources from queueing behind them.
-    tf(
+    applied = tf(
         config,
         stack,
         "apply",
@@ -153,6 +209,7 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
         f"-parallelism={PARALLELISM}",
         *var_args(),
     )
+    say("slowest: " + ", ".join(f"{name} {secs} s" for name, secs in slowest(applied)))
     raw = json.loads(tf(config, stack, "output", "-json", "-no-color"))
     outputs = {name: item["value"] for name, item in raw.items()}
     outputs["api_endpoint"] = (
@@ -166,8 +223,9 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
 def plan_changes(config: SandboxConfig) -> int:
     """`terraform plan -detailed-exitcode` on the deployed copy: 0 = no changes, 2 = changes."""
     stack = workdir(config) / "stack"
-    result = terraform.run(
-        ["plan", "-detailed-exitcode", "-no-color", *var_args()], stack, config, capture=True
+    prepare(config, stack)
+    result = terraform.run_plain(
+        ["plan", "-detailed-exitcode", "-no-color", *var_args()], stack, config
     )
     if result.returncode == 1:
         raise DeployError(f"deploy: plan failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
@@ -178,10 +236,11 @@ def destroy(config: SandboxConfig) -> bool:
     """Destroy what the last deploy created; False when there is nothing deployed."""
     stack = workdir(config) / "stack"
     if launcher.running(config) is None or not (stack / "terraform.tfstate").exists():
-        shutil.rmtree(workdir(config), ignore_errors=True)
+        forget_state(config)
         return False
+    prepare(config, stack)
     tf(config, stack, "destroy", "-auto-approve", "-no-color", *var_args())
-    shutil.rmtree(workdir(config))
+    forget_state(config)
     return True
 
 
