@@ -27,6 +27,8 @@ counts breaching values among all of them, so an alarm with one evaluation perio
 ALARM for up to three periods after its metric recovered. With TreatMissingData breaching or
 notBreaching, missing periods inside the window count as such, so only the window is kept;
 with missing/ignore, the newest EvaluationPeriods datapoints found in the lookback are judged.
+Alarms are also evaluated when a datapoint of their metric arrives (sandbox/plugins/
+alarm_arrival.py), not only on LocalStack's timer.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localstack.runtime import hooks
+
+from sandbox.plugins.alarm_arrival import apply_alarm_arrival
 
 LOG = logging.getLogger(__name__)
 
@@ -182,6 +186,7 @@ def _patch_alarm_evaluation() -> None:
 def apply_cloudwatch_fidelity() -> None:
     """Patch the SQS metric reporter, Logs' PutLogEvents and alarm evaluation (see above)."""
     _patch_alarm_evaluation()
+    apply_alarm_arrival()
     from localstack.services.logs.provider import LogsProvider
     from localstack.services.sqs.provider import CloudwatchPublishWorker
     from localstack.utils.bootstrap import is_api_enabled
