@@ -48,7 +48,7 @@ lint: setup ## ruff, and actionlint (with shellcheck) on .github/workflows
 
 test: setup $(LOAD_STAMP) ## everything CI runs: lint, then unit, sandbox, Terraform and end-to-end suites (-n $(WORKERS))
 	@$(MAKE) --no-print-directory lint
-	@TIMEFORMAT='test: wall time %R s'; time $(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+	@TIMEFORMAT='test: wall time %R s'; time $(PY) -m pytest -n $(WORKERS) --durations=25 $(PYTEST_ARGS)
 
 unit: setup ## the tests that need no sandbox (functions, scenario definitions, mirror detection)
 	@$(PY) -m pytest -m "not sandbox" $(PYTEST_ARGS)

@@ -144,12 +144,20 @@ def _checkov() -> Path | None:
     checkov = TOOLS_VENV / "bin" / "checkov"
     if checkov.exists():
         return checkov
+    # uv (installed into .venv by `make setup`) when there, as `make tools` does; pip otherwise.
+    uv = Path(sys.executable).parent / "uv"
+    tools_python = TOOLS_VENV / "bin" / "python"
+    install = (
+        [str(uv), "pip", "install", "-q", "--python", str(tools_python)]
+        if uv.exists()
+        else [str(tools_python), "-m", "pip", "install", "-q"]
+    )
     try:
         subprocess.run(
             [sys.executable, "-m", "venv", str(TOOLS_VENV)], check=True, capture_output=True
         )
         subprocess.run(
-            [str(TOOLS_VENV / "bin" / "pip"), "install", "-q", "-r", str(TOOLS_REQUIREMENTS)],
+            [*install, "-r", str(TOOLS_REQUIREMENTS)],
             check=True,
             capture_output=True,
             timeout=900,
