@@ -12,12 +12,15 @@ that lock exclusively; a test that merely relies on it takes it shared:
         held.release("lane-high")                     # done with the queue, keep the DLQ
 
 Locks are always acquired in sorted name order (no deadlock between holders of several), each
-wait is bounded, and a failure names the lock and what holds it.
+wait is bounded, and a failure names the lock and what holds it now: every holder (shared or
+exclusive) leaves a file `<name>.holders/<pid>-<n>` naming its process and test while it holds
+the lock, and removes it on release (a holder whose process died is not named).
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -26,25 +29,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from sandbox.processes import is_alive
+
 
 class LockTimeout(AssertionError):
     """A lock could not be acquired in time."""
+
+
+_serial = itertools.count()
+
+
+@dataclass
+class _Lock:
+    """One acquired lock: its file (holding the flock) and the holder note naming us."""
+
+    handle: IO[str]
+    note: Path
+
+    def release(self) -> None:
+        self.note.unlink(missing_ok=True)  # first: once unlocked, the next holder writes its own
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
 
 
 @dataclass
 class Held:
     """The locks one `Locks.hold` acquired; `release` gives one up before the block ends."""
 
-    files: dict[str, IO[str]] = field(default_factory=dict)
+    locks: dict[str, _Lock] = field(default_factory=dict)
 
     def release(self, name: str) -> None:
-        handle = self.files.pop(name, None)
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+        lock = self.locks.pop(name, None)
+        if lock is not None:
+            lock.release()
 
     def release_all(self) -> None:
-        for name in list(self.files):
+        for name in list(self.locks):
             self.release(name)
 
 
@@ -54,12 +74,10 @@ class Locks:
 
     directory: Path
     timeout: float = 300.0
-    owner: str = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST", "?"))
 
-    def _acquire(self, name: str, exclusive: bool) -> IO[str]:
+    def _acquire(self, name: str, exclusive: bool) -> _Lock:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{name}.lock"
-        handle = path.open("a+")
+        handle = (self.directory / f"{name}.lock").open("a+")
         mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
         deadline = time.monotonic() + self.timeout
         while True:
@@ -71,18 +89,32 @@ class Locks:
                     handle.close()
                     raise LockTimeout(
                         f"lock {name} ({'exclusive' if exclusive else 'shared'}) not acquired "
-                        f"in {self.timeout:.0f} s; last exclusive holder: {self._holder(name)}"
+                        f"in {self.timeout:.0f} s; held by: {'; '.join(self.holders(name))}"
                     ) from None
                 time.sleep(0.05)
-        if exclusive:
-            (self.directory / f"{name}.holder").write_text(f"pid {os.getpid()}: {self.owner}")
-        return handle
+        return _Lock(handle, self._note(name, exclusive))
 
-    def _holder(self, name: str) -> str:
-        try:
-            return (self.directory / f"{name}.holder").read_text()
-        except OSError:
-            return "unknown"
+    def _note(self, name: str, exclusive: bool) -> Path:
+        """Name this holder (read at acquisition: the test running now) until it releases."""
+        folder = self.directory / f"{name}.holders"
+        folder.mkdir(exist_ok=True)
+        note = folder / f"{os.getpid()}-{next(_serial)}"
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (call)")
+        note.write_text(f"{'exclusive' if exclusive else 'shared'} pid {os.getpid()}: {test}")
+        return note
+
+    def holders(self, name: str) -> list[str]:
+        """Who holds `name` now (shared or exclusive), as their notes say; ["nobody known"]."""
+        found = []
+        for note in sorted((self.directory / f"{name}.holders").glob("*-*")):
+            try:
+                pid = int(note.name.split("-", 1)[0])
+                text = note.read_text()
+            except (OSError, ValueError):
+                continue  # released meanwhile
+            if is_alive(pid):
+                found.append(text)
+        return found or ["nobody known"]
 
     @contextmanager
     def hold(self, *, shared: Iterable[str] = (), exclusive: Iterable[str] = ()) -> Iterator[Held]:
@@ -91,7 +123,7 @@ class Locks:
         held = Held()
         try:
             for name in sorted(wanted):
-                held.files[name] = self._acquire(name, wanted[name])
+                held.locks[name] = self._acquire(name, wanted[name])
             yield held
         finally:
             held.release_all()
