@@ -3,9 +3,10 @@
 Registered as a pytest plugin (entry point `pytest11` in pyproject.toml), so `tests/` and
 `integration_tests/` share one definition.
 
-The sandbox is started once per test session, also under xdist: the controlling process notes
-whether it was already up and, if the session started it, stops it at the end; workers start it
-(and deploy the stack) under a file lock, so one does the work and the others find it done.
+The sandbox is started once per test session, also under xdist: workers start it (and deploy the
+stack) under a file lock, so one does the work and the others find it done. The session leases
+the sandbox while it runs (sandbox.sessions): at its end it stops the sandbox only if one of its
+own workers started it and no other session still uses it.
 `--target aws` runs the integration suites against a stack deployed on AWS instead, given its
 `terraform output -json` (`--stack-outputs`), with test users it creates and removes itself.
 """
@@ -24,15 +25,20 @@ from typing import Any
 import boto3
 import pytest
 
+from harness import skips
 from harness.api import Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
 from harness.users import UserFactory
 from sandbox import launcher
 from sandbox.config import SandboxConfig
+from sandbox.sessions import Sessions
+
+SESSION = pytest.StashKey[str]()  # this test session's lease on the sandbox
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(skips.INI, skips.INI_HELP, type="linelist", default=[])
     group = parser.getgroup("notifications")
     group.addoption(
         "--target",
@@ -47,14 +53,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+SESSION_KEY = "sandbox_session"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller, with or without xdist
-        config._sandbox_was_running = launcher.running(SandboxConfig.from_env()) is not None
+        config.pluginmanager.register(skips.SkipPolicy.from_config(config), "skip-policy")
+        config.stash[SESSION] = f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        Sessions(SandboxConfig.from_env()).register(config.stash[SESSION])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker acts for its controller's session."""
+    node.workerinput[SESSION_KEY] = node.config.stash[SESSION]
+
+
+def session_token(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput[SESSION_KEY] if workerinput is not None else config.stash[SESSION]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput") and not getattr(config, "_sandbox_was_running", True):
-        launcher.down(SandboxConfig.from_env())
+    if hasattr(config, "workerinput") or SESSION not in config.stash:
+        return
+    sandbox_config = SandboxConfig.from_env()
+    with session_lock(sandbox_config, "sandbox"):
+        if Sessions(sandbox_config).release_and_should_stop(config.stash[SESSION]):
+            launcher.down(sandbox_config)
 
 
 @contextmanager
@@ -77,10 +103,11 @@ def sandbox_config() -> SandboxConfig:
 
 
 @pytest.fixture(scope="session")
-def sandbox(sandbox_config: SandboxConfig) -> SandboxConfig:
+def sandbox(request: pytest.FixtureRequest, sandbox_config: SandboxConfig) -> SandboxConfig:
     """A running sandbox (started by the first worker that needs it)."""
     with session_lock(sandbox_config, "sandbox"):
-        launcher.up(sandbox_config)
+        if launcher.up(sandbox_config) is not None:
+            Sessions(sandbox_config).started(session_token(request.config))
     for key, value in sandbox_config.client_env().items():
         os.environ.setdefault(key, value)
     return sandbox_config

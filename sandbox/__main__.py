@@ -11,11 +11,13 @@ import uuid
 
 from sandbox import launcher
 from sandbox.config import SandboxConfig
+from sandbox.sessions import Sessions
 
 
 def cmd_up(config: SandboxConfig, args: argparse.Namespace) -> int:
     seconds = launcher.up(config, timeout=args.timeout)
     if seconds is None:
+        Sessions(config).adopt()  # yours now: the test session that started it will not stop it
         print(f"sandbox: already up at {config.endpoint} (nothing to do)")
     else:
         print(f"sandbox: up at {config.endpoint} in {seconds:.2f} s (state in {config.home})")

@@ -1,0 +1,116 @@
+"""harness.pytest_plugin: a test session stops the sandbox at its end only if one of its workers
+started it and no other session uses it (real pytest sessions with xdist, real LocalStack)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import launcher
+from sandbox.config import SandboxConfig
+from sandbox.sessions import Sessions
+
+pytestmark = pytest.mark.sandbox
+
+INNER_TEST = """
+import os, time
+from pathlib import Path
+
+def test_uses_the_sandbox(sandbox):
+    signals = Path(os.environ["SIGNALS"])
+    (signals / f"up-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}").touch()
+    deadline = time.monotonic() + 120
+    while not (signals / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+def test_also_uses_it(sandbox):
+    pass
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def own_sandbox(tmp_path: Path) -> Iterator[SandboxConfig]:
+    config = SandboxConfig(
+        port=free_port(), home=tmp_path / "sandbox-home"
+    )  # not `sandbox`: the package
+    yield config
+    launcher.down(config)
+
+
+def inner_session(config: SandboxConfig, folder: Path) -> subprocess.Popen[str]:
+    """`pytest -n 2` on INNER_TEST against `config`, in the background."""
+    (folder / "test_inner.py").write_text(INNER_TEST)
+    (folder / "signals").mkdir()
+    env = {
+        **os.environ,
+        "SANDBOX_PORT": str(config.port),
+        "SANDBOX_HOME": str(config.home),
+        "SIGNALS": str(folder / "signals"),
+    }
+    env.pop("PYTEST_XDIST_WORKER", None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(folder),
+            str(folder / "test_inner.py"),
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(session: subprocess.Popen[str]) -> str:
+    output, _ = session.communicate(timeout=180)
+    assert session.returncode == 0, output
+    return output
+
+
+def test_a_session_that_started_the_sandbox_alone_stops_it(
+    own_sandbox: SandboxConfig, tmp_path: Path
+) -> None:
+    session = inner_session(own_sandbox, tmp_path)
+    (tmp_path / "signals" / "go").touch()
+    finish(session)
+    assert launcher.running(own_sandbox) is None
+
+
+def test_it_leaves_it_running_while_another_session_uses_it(
+    own_sandbox: SandboxConfig, tmp_path: Path
+) -> None:
+    session = inner_session(own_sandbox, tmp_path)
+    signals = tmp_path / "signals"
+    deadline = time.monotonic() + 120
+    while not list(signals.glob("up-*")) and session.poll() is None:
+        assert time.monotonic() < deadline, "the inner session never got its sandbox"
+        time.sleep(0.1)
+    started = launcher.running(own_sandbox)
+    assert started is not None, finish(session)
+    Sessions(own_sandbox).register("another-session")  # began meanwhile; still running
+    (signals / "go").touch()
+    finish(session)
+    assert launcher.running(own_sandbox) == started
