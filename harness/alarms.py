@@ -3,6 +3,10 @@
 - `Alarms.wait_for_state(name, "ALARM", since=t)` polls until the alarm is in that state (entered
   at or after `t` when given); on timeout the failure shows the alarm's state, reason, reason
   data and recent history.
+- `Alarms.wait_until_clear(name)`: the alarm is out of ALARM and its metric holds no breaching
+  datapoint in the window its next evaluations read; returns that moment. A test that owns the
+  metric's traffic from then on (a lock) judges the alarm's next transitions against its own
+  traffic only: nothing sent before can still move it.
 - `AlertSubscriber` is a throw-away SQS queue subscribed (raw delivery) to the alerts topic:
   `wait_for(alarm_name, "OK")` returns the alert CloudWatch published for that transition.
   `close()` removes the subscription and the queue.
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +42,14 @@ def epoch(value: Any) -> float | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,42 @@ class Alarms:
             describe=lambda: f"waiting for {name} to be {state}"
             + (f" (entered after {since:.1f})" if since else "")
             + f"\n{self.explain(name)}",
+        )
+
+    def breaching(self, name: str) -> list[dict[str, Any]]:
+        """The alarm's metric datapoints that breach its threshold within the lookback its
+        evaluations read (EvaluationPeriods + 2 periods, as CloudWatch and the sandbox fetch)."""
+        alarm = self.describe(name)
+        period = alarm["Period"]
+        end = time.time()
+        found = self.cloudwatch.get_metric_statistics(
+            Namespace=alarm["Namespace"],
+            MetricName=alarm["MetricName"],
+            Dimensions=alarm.get("Dimensions", []),
+            StartTime=end - (alarm["EvaluationPeriods"] + 2) * period - period,
+            EndTime=end + period,  # a datapoint stamped "now" on a clock slightly ahead
+            Period=period,
+            Statistics=[alarm["Statistic"]],
+        )["Datapoints"]
+        breaches = COMPARISONS[alarm["ComparisonOperator"]]
+        return [d for d in found if breaches(d[alarm["Statistic"]], alarm["Threshold"])]
+
+    def wait_until_clear(self, name: str, *, timeout: float) -> float:
+        """Epoch seconds from when neither the alarm's state nor its recent datapoints can
+        put it in ALARM: out of ALARM, no breaching datapoint in its lookback."""
+
+        def clear() -> float | None:
+            at = time.time()
+            if self.describe(name)["StateValue"] == "ALARM" or self.breaching(name):
+                return None
+            return at
+
+        return eventually(
+            clear,
+            timeout=timeout,
+            interval=0.5,
+            describe=lambda: f"waiting for {name} to be clear (out of ALARM, no breaching "
+            f"datapoint in its lookback: {self.breaching(name)})\n{self.explain(name)}",
         )
 
     def wait_until_not(self, name: str, state: str, *, timeout: float) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """A paused priority builds a backlog: the age alarm fires, and on resume everything drains.
 
 Processing of priority P is paused by disabling P's event source mapping (Lambda API). The test
-holds `lane-P` exclusively only while the mapping is disabled; other tests of P wait for it.
+holds `lane-P` exclusively for the whole round trip, from a moment when nothing sent before can
+move P's age alarm (P's queue empty, the alarm out of ALARM, no breaching datapoint in the
+window its next evaluations read) until the alarm is back to OK: both transitions are judged
+against this test's traffic only (its canaries and its backlog). Other tests of P wait for it.
 Poison bodies are dead-lettered at once by the processor, so no other test keeps a message
 waiting in P's queue for long.
 """
@@ -73,19 +76,21 @@ def set_mapping(lambda_client: Any, uuid: str, enabled: bool, timeout: float = 2
 
 
 @contextmanager
-def exclusive_lane_with_alarm_clear(
-    locks: Locks, priority: str, alarms: Alarms, alarm: str, period: int
-) -> Iterator[None]:
-    """Hold `lane-P` exclusively with the age alarm out of ALARM (so this test's ALARM is its
-    own). The wait for the alarm (another test's backlog just before keeps it in ALARM for the
-    evaluation window) happens without the lock, so P's other tests run."""
-    for _ in range(4):
-        alarms.wait_until_not(alarm, "ALARM", timeout=4 * period + 30)
-        with locks.hold(exclusive=[f"lane-{priority}"]):
-            if alarms.describe(alarm)["StateValue"] != "ALARM":
-                yield
-                return
-    raise AssertionError(f"{alarm} kept going back to ALARM\n{alarms.explain(alarm)}")
+def owned_lane(
+    locks: Locks, priority: str, alarms: Alarms, alarm: str, sqs: Any, queue_url: str
+) -> Iterator[float]:
+    """Hold `lane-P` exclusively; yield the moment from which P's age alarm judges only the
+    holder's traffic: P's queue is empty (what others sent is processed) and the alarm is
+    clear (`Alarms.wait_until_clear`)."""
+    period = alarms.describe(alarm)["Period"]
+    with locks.hold(exclusive=[f"lane-{priority}"]):
+        eventually(
+            lambda: queue_counts(sqs, queue_url) == {"visible": "0", "in_flight": "0"},
+            timeout=60,
+            interval=0.5,
+            describe=lambda: f"{queue_url} never emptied: {queue_counts(sqs, queue_url)}",
+        )
+        yield alarms.wait_until_clear(alarm, timeout=4 * period + 30)
 
 
 @pytest.mark.parametrize("priority", PRIORITIES)
@@ -109,7 +114,7 @@ def test_paused_priority_backs_up_alarms_then_drains_exactly_once(
     user = users.create(name=f"backlog-{priority}", sender=True)
     traces: list[Trace] = []
 
-    with exclusive_lane_with_alarm_clear(locks, priority, alarms, alarm, period):
+    with owned_lane(locks, priority, alarms, alarm, sqs, queue_url) as owned_from:
         try:
             set_mapping(lambda_client, uuid, enabled=False)
             window = lambda_client.get_event_source_mapping(UUID=uuid).get(
@@ -128,23 +133,24 @@ def test_paused_priority_backs_up_alarms_then_drains_exactly_once(
                 assert response.status == 202, str(response)
                 traces.append(Trace(response.body["id"], sent_at=response.sent_at))
 
-            # The age alarm fires: once the oldest message is older than the SLO, the next
-            # evaluation (every `period` s) sees it.
-            alarms.wait_for_state(alarm, "ALARM", timeout=slo + 2 * period + 5, since=paused_at)
+            # The age alarm fires: once the oldest message (the first canary, maybe) is older
+            # than the SLO, the next evaluation (every `period` s) sees it. Only this test's
+            # messages were in the queue since `owned_from`.
+            alarms.wait_for_state(alarm, "ALARM", timeout=slo + 2 * period + 5, since=owned_from)
             stored = [t.notification_id for t in traces if tracer.item(t.notification_id)]
             assert not stored, (
                 f"processing of {priority} was paused, yet {stored} were stored; "
-                f"queue {queue_counts(sqs, queue_url)}"
+                f"queue {queue_counts(sqs, queue_url)} (paused at {paused_at:.1f})"
             )
         finally:
             set_mapping(lambda_client, uuid, enabled=True)
-    resumed_at = time.time()
+        resumed_at = time.time()
 
-    for trace in traces:
-        tracer.wait_for_delivery(trace, timeout=30)
-        assert len(trace.delivery_lines) == 1, trace.describe()
-        assert trace.item["priority"] == priority, trace.describe()
+        for trace in traces:
+            tracer.wait_for_delivery(trace, timeout=30)
+            assert len(trace.delivery_lines) == 1, trace.describe()
+            assert trace.item["priority"] == priority, trace.describe()
 
-    # Back to OK once the last `EvaluationPeriods + 2` periods hold no breaching datapoint
-    # (the sandbox's evaluation window).
-    alarms.wait_for_state(alarm, "OK", timeout=4 * period + 10, since=resumed_at)
+        # Back to OK once the evaluated period holds no breaching datapoint; still holding the
+        # lane, so no one else's backlog can keep it in ALARM.
+        alarms.wait_for_state(alarm, "OK", timeout=4 * period + 10, since=resumed_at)
