@@ -13,7 +13,7 @@ PIP_INSTALL = $(if $(wildcard $(VENV)/bin/uv),$(VENV)/bin/uv pip install -q --py
 .PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit iam-report
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml functions/requirements.txt scripts/setup_venv.py
 	@python3 scripts/setup_venv.py
@@ -55,6 +55,11 @@ unit: setup ## the tests that need no sandbox (functions, scenario definitions, 
 
 e2e: setup ## end-to-end suites against the sandbox (up + deploy once when needed); prints wall time
 	@TIMEFORMAT='e2e: wall time %R s'; time $(PY) -m pytest integration_tests -n $(WORKERS) $(PYTEST_ARGS)
+
+N ?= 20
+.PHONY: e2e-repeat
+e2e-repeat: setup ## make e2e N times in a row (N=20), stopping at the first failure; prints each wall time
+	@scripts/e2e_repeat.sh $(N)
 
 build: setup ## build the Lambda zips build/functions/<name>.zip (LAMBDA_ARCH=x86_64|arm64)
 	@$(PY) functions/build.py
