@@ -144,10 +144,18 @@ locals {
   # fault variants run under the stack's roles) and the second user pool of test_auth. No IAM
   # writes: the role-copy tests skip on AWS ("SKIPPED ON AWS"), by design of the suites.
   smoke_statements = [
-    { Sid = "ReadStack", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"], Resource = [local.arn.tables, local.arn.indexes] },
+    # Reads of what the stack stored; PutItem/DeleteItem for the items the suites store
+    # themselves and remove afterwards (test_iam_grants: `stored`, `forget`).
+    { Sid = "StackItems", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:DeleteItem"], Resource = [local.arn.tables, local.arn.indexes] },
+    # The table and the topics are encrypted with the stack's key: item reads/writes and
+    # publishes need it, through those services only.
+    {
+      Sid       = "StackKeyThroughServices", Effect = "Allow", Action = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], Resource = [local.arn.keys]
+      Condition = { StringEquals = merge(local.stack_tags, { "kms:ViaService" = ["dynamodb.${var.region}.amazonaws.com", "sns.${var.region}.amazonaws.com"] }) }
+    },
     { Sid = "ReadLogs", Effect = "Allow", Action = ["logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams"], Resource = concat(local.arn.log_groups, ["arn:${format(local.in_region, "logs")}:log-group:/aws/lambda/faulty-*"]) },
     { Sid = "StackUsers", Effect = "Allow", Resource = [local.arn.pools], Condition = { StringEquals = local.stack_tags }, Action = ["cognito-idp:AdminCreateUser", "cognito-idp:AdminSetUserPassword", "cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminGetUser", "cognito-idp:AdminDeleteUser", "cognito-idp:DescribeUserPoolClient"] },
-    { Sid = "StackQueues", Effect = "Allow", Action = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"], Resource = [local.arn.queues] },
+    { Sid = "StackQueues", Effect = "Allow", Action = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], Resource = [local.arn.queues] },
     { Sid = "StackTopics", Effect = "Allow", Action = ["sns:Publish", "sns:Subscribe", "sns:Unsubscribe", "sns:GetTopicAttributes"], Resource = [local.arn.topics] },
     { Sid = "StackFunctions", Effect = "Allow", Action = ["lambda:InvokeFunction", "lambda:GetFunction", "lambda:GetFunctionConfiguration"], Resource = [local.arn.functions] },
     {

@@ -100,6 +100,16 @@ run "least_privilege" {
     error_message = "The smoke role must not write IAM."
   }
 
+  # The smoke role uses the stack's key only through DynamoDB and SNS.
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.github["smoke"].policy).Statement :
+      try(length(s.Condition.StringEquals["kms:ViaService"]) > 0, false)
+      if anytrue([for a in s.Action : startswith(a, "kms:")])
+    ])
+    error_message = "The smoke role may use KMS only through DynamoDB and SNS (kms:ViaService)."
+  }
+
   # The deploy role creates and passes only the stack's roles.
   assert {
     condition = alltrue([
