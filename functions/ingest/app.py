@@ -31,6 +31,7 @@ from notifications.validation import parse_request
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~]{1,255}")  # printable ASCII, no spaces
+JSON_MEDIA_TYPE = "application/json"
 
 logger = Logger()
 app = APIGatewayRestResolver()
@@ -72,6 +73,23 @@ def _raw_body() -> str | bytes | None:
     return event.body
 
 
+def _require_json() -> None:
+    """415 unless the body is declared `application/json` (charset, if given, UTF-8).
+
+    API Gateway checks no media type for a Lambda proxy integration, so the function does,
+    before reading the body: a form post or a text body is refused rather than guessed at.
+    """
+    declared = app.current_event.headers.get("Content-Type") or ""
+    media_type, *parameters = (part.strip().lower() for part in declared.split(";"))
+    charsets = [p.partition("=")[2].strip('"') for p in parameters if p.startswith("charset=")]
+    if media_type != JSON_MEDIA_TYPE or any(c not in ("utf-8", "utf8") for c in charsets):
+        raise RequestError(
+            415,
+            "Unsupported media type",
+            [FieldError("body", "unsupported_media_type", "The body must be application/json.")],
+        )
+
+
 def _idempotency_key() -> str | None:
     key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
@@ -84,6 +102,7 @@ def _idempotency_key() -> str | None:
 @app.post("/notifications")
 def post_notification() -> Response:
     caller = _sender()
+    _require_json()
     request = parse_request(_raw_body())
     key = _idempotency_key()
     answer = service().accept(request, caller, key, app.lambda_context)

@@ -26,11 +26,15 @@ class RequestError(Exception):
         self.errors = errors or []
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.message, self.errors if self.status in (400, 413) else None)
+        return error_body(self.message, self.errors if self.status in FIELD_STATUSES else None)
+
+
+#: The statuses whose body lists field errors (docs/contract.md); the others carry a message.
+FIELD_STATUSES = (400, 413, 415)
 
 
 def error_body(message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
-    """The JSON error body; `errors` is present for 400 and 413 only (as the contract says)."""
+    """The JSON error body; `errors` is present for FIELD_STATUSES only (as the contract says)."""
     body: dict[str, Any] = {"message": message}
     if errors is not None:
         body["errors"] = [asdict(error) for error in errors]

@@ -20,6 +20,7 @@ from typing import Any, Final
 from notifications.errors import FieldError, RequestError, bad_request
 from notifications.keys import shard_key
 from notifications.timestamps import parse_timestamp
+from notifications.validation import ID_MAX
 
 FIELD: Final = "next_token"
 VERSION: Final = 1
@@ -60,6 +61,10 @@ def _position(value: object) -> Position:
     ):
         raise invalid("bad position")
     accepted_at, notification_id = value
+    # Bounded here: the id becomes part of an ExclusiveStartKey, and a key over DynamoDB's
+    # limit is a ValidationException (a 500), not a 400, if it gets that far.
+    if len(notification_id) > ID_MAX:
+        raise invalid("bad position")
     try:
         parse_timestamp(accepted_at)
     except ValueError as exc:

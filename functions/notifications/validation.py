@@ -4,7 +4,9 @@ Every violation is reported (not only the first), each naming its field, so a cl
 request in one round trip. Limits (also in docs/contract.md):
 
 - `user_id`: `^[A-Za-z0-9._@+-]{1,128}$`
-- `message`: 1..1000 Unicode code points of any script, not only white space
+- `message`: 1..1000 Unicode code points of any script, with at least one visible character
+  (not only white space, control or format characters such as NUL or zero-width spaces,
+  combining marks or ANSI escape sequences)
 - `priority`: one of PRIORITIES
 - no other field; a body over 16 KiB (UTF-8 bytes) is refused with 413 before parsing.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,6 +35,17 @@ REQUEST_FIELDS: Final = ("user_id", "message", "priority")
 ID_MAX: Final = 128
 SENDER_MAX: Final = 128
 BODY: Final = "body"
+#: ANSI/VT escape sequences (CSI `ESC [ ... final`, OSC `ESC ] ... BEL|ST`, other `ESC
+#: [intermediates] final`): a terminal draws nothing for them.
+ANSI_ESCAPE: Final = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -/]*[0-~]", re.ASCII
+)
+#: Unicode categories that draw nothing on their own: controls, format characters (zero-width
+#: space, joiners, BOM), surrogates, unassigned, separators (spaces, line/paragraph) and
+#: combining marks (they only modify a base character).
+INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+#: Letters and symbols that are assigned a visible category but render as blanks.
+BLANK_GLYPHS: Final = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
 @dataclass(frozen=True)
@@ -132,13 +146,21 @@ def check_user_id(value: str, field: str = "user_id") -> FieldError | None:
     return None
 
 
+def has_visible_character(text: str) -> bool:
+    """Whether `text` shows anything once escape sequences and invisible characters are gone."""
+    return any(
+        unicodedata.category(char) not in INVISIBLE_CATEGORIES and char not in BLANK_GLYPHS
+        for char in ANSI_ESCAPE.sub("", text)
+    )
+
+
 def check_message(value: str) -> FieldError | None:
     if value == "":
         return FieldError("message", "too_short", "Must not be empty.")
     if len(value) > MESSAGE_MAX_CHARS:  # code points, as the contract counts
         return FieldError("message", "too_long", f"At most {MESSAGE_MAX_CHARS} characters.")
-    if value.isspace():
-        return FieldError("message", "blank", "Must not be only white space.")
+    if not has_visible_character(value):
+        return FieldError("message", "blank", "Must contain a visible character.")
     return None
 
 

@@ -22,7 +22,7 @@ from notifications.errors import FieldError, RequestError, bad_request
 from notifications.identity import Caller, caller_from_event
 from notifications.keys import DEFAULT_SHARDS
 from notifications.model import public_view
-from notifications.validation import check_priority
+from notifications.validation import ID_MAX, check_priority, check_user_id
 from query.reader import NotificationReader
 
 DEFAULT_LIMIT = 20
@@ -80,10 +80,26 @@ def page(items: list[dict[str, Any]], token: str | None) -> Response:
     return json_response(200, {"items": [public_view(i) for i in items], "next_token": token})
 
 
+def path_id(raw: str) -> str:
+    """The `id` path parameter, bounded before it becomes a key (DynamoDB refuses long keys)."""
+    notification_id = unquote(raw)
+    if len(notification_id) > ID_MAX:
+        raise bad_request([FieldError("id", "too_long", f"At most {ID_MAX} characters.")])
+    return notification_id
+
+
+def path_user_id(raw: str) -> str:
+    """The `userId` path parameter, held to the body's `user_id` rules."""
+    user_id = unquote(raw)
+    if (error := check_user_id(user_id, field="userId")) is not None:
+        raise bad_request([error])
+    return user_id
+
+
 @app.get("/notifications/<notification_id>")
 def get_notification(notification_id: str) -> Response:
     who = caller()
-    item = reader().get(unquote(notification_id))
+    item = reader().get(path_id(notification_id))
     if item is None:
         raise RequestError(404, "Notification not found")
     if item.get("user_id") != who.sub and not is_admin(who):
@@ -94,7 +110,7 @@ def get_notification(notification_id: str) -> Response:
 @app.get("/users/<user_id>/notifications")
 def list_user_notifications(user_id: str) -> Response:
     who = caller()
-    user_id = unquote(user_id)
+    user_id = path_user_id(user_id)
     if user_id != who.sub and not is_admin(who):
         raise forbidden()
     limit = query_limit()

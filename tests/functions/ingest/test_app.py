@@ -44,9 +44,17 @@ class World:
             self.publisher, persistence, clock=lambda: NOW, make_id=lambda: next(ids)
         )
 
-    def post(self, body: object = BODY, headers: dict | None = None, **kwargs) -> dict:
+    def post(
+        self,
+        body: object = BODY,
+        headers: dict | None = None,
+        content_type: str | None = "application/json",
+        **kwargs,
+    ) -> dict:
         raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         kwargs.setdefault("who", SENDER)
+        declared = {"Content-Type": content_type} if content_type is not None else {}
+        headers = {**declared, **(headers or {})}
         event = api_event("POST", "/notifications", body=raw, headers=headers, **kwargs)
         return app.handler(event, FakeContext())
 
@@ -108,6 +116,34 @@ def test_malformed_and_oversize_bodies(world: World, raw: str | None, status: in
     assert (error["field"], error["code"]) == ("body", code)
     assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
     assert world.publisher.published == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"],
+)
+def test_a_body_not_declared_json_is_415(world: World, content_type: str | None) -> None:
+    response = world.post(content_type=content_type)
+    assert response["statusCode"] == 415
+    assert response_json(response) == {
+        "message": "Unsupported media type",
+        "errors": [
+            {
+                "field": "body",
+                "code": "unsupported_media_type",
+                "message": "The body must be application/json.",
+            }
+        ],
+    }
+    assert world.publisher.published == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON; charset=UTF-8", "application/json;"]
+)
+def test_json_with_or_without_a_utf8_charset_is_accepted(world: World, content_type: str) -> None:
+    response = world.post(content_type=None, headers={"content-type": content_type})
+    assert response["statusCode"] == 202
 
 
 def test_base64_encoded_body_is_decoded(world: World) -> None:

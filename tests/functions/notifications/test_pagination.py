@@ -58,6 +58,10 @@ GOOD_AFTER = ["2026-01-01T00:00:00.000Z", "id-1"]
         forge({"v": 1, "u": "alice", "after": ["2026-01-01T00:00:00.000Z", ""]}),
         forge({"v": 1, "u": "alice", "after": [*GOOD_AFTER, "extra"]}),
         forge({"v": 1, "u": "alice"}),
+        forge({"v": 1, "u": "alice", "after": ["2026-01-01T00:00:00.000Z", "i" * 129]}),
+        forge(
+            {"v": 1, "u": "alice", "after": ["\u0662\u0660\u0662\u0666-01-01T00:00:00.000Z", "i"]}
+        ),
         "x" * 5000,
     ],
 )
@@ -80,6 +84,11 @@ def test_every_truncation_of_a_token_is_refused_or_harmless() -> None:
         (pagination.user_token("alice", tuple(GOOD_AFTER)), "high", 4),  # another route's
         (forge({"v": 1, "p": "high", "c": [None, None, None, "later"]}), "high", 4),
         (forge({"v": 1, "p": "high", "c": "all"}), "high", 4),
+        (
+            forge({"v": 1, "p": "high", "c": [None, None, None, [GOOD_AFTER[0], "i" * 3000]]}),
+            "high",
+            4,
+        ),
     ],
 )
 def test_tampered_priority_tokens_are_400(token: str, priority: str, shards: int) -> None:

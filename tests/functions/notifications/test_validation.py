@@ -80,6 +80,12 @@ def test_accepts_escaped_unicode_and_bytes() -> None:
         (body(message="e" + COMBINING_ACUTE * MESSAGE_MAX_CHARS), [("message", "too_long")]),
         (body(message=""), [("message", "too_short")]),
         (body(message=" \t\n\u3000\u00a0"), [("message", "blank")]),
+        (body(message="\u200b\u200c\u200d\u2060\ufeff"), [("message", "blank")]),  # zero-width
+        (body(message="\u0000\u0000"), [("message", "blank")]),
+        (body(message="\u001b[31m\u001b[1;4m \u001b[0m"), [("message", "blank")]),  # ANSI SGR
+        (body(message="\u001b]0;title\u0007\u001bc"), [("message", "blank")]),  # OSC, RIS
+        (body(message=COMBINING_ACUTE * 3), [("message", "blank")]),
+        (body(message="\u3164\u2800"), [("message", "blank")]),  # Hangul filler, Braille blank
         (body(message="\ud800 lone"), [("message", "invalid_unicode")]),
         (body(user_id=""), [("user_id", "too_short")]),
         (body(user_id="a" * 129), [("user_id", "too_long")]),

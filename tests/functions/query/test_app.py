@@ -70,6 +70,28 @@ def test_unknown_notification_is_404(table) -> None:
     assert get("/notifications/nope", ALICE) == (404, {"message": "Notification not found"})
 
 
+def field_codes(body: dict) -> list[tuple[str, str]]:
+    return [(error["field"], error["code"]) for error in body["errors"]]
+
+
+@pytest.mark.parametrize("who", [ALICE, ADMIN])
+def test_an_id_longer_than_any_notification_id_is_400_before_the_table(table, who) -> None:
+    # 3,000 bytes would be over DynamoDB's 2 KB key limit (a 500 if it reached GetItem)
+    code, body = get("/notifications/" + "i" * 3000, who)
+    assert (code, field_codes(body)) == (400, [("id", "too_long")])
+    code, body = get("/notifications/" + "%C3%A9" * 129, who)  # percent-decoded, then counted
+    assert (code, field_codes(body)) == (400, [("id", "too_long")])
+
+
+@pytest.mark.parametrize(
+    ("user_id", "expected"),
+    [("u" * 3000, "too_long"), ("al%20ice", "pattern"), ("%C3%A5lice", "pattern")],
+)
+def test_a_user_id_path_parameter_breaking_the_user_id_rules_is_400(table, user_id, expected):
+    code, body = get(f"/users/{user_id}/notifications", ADMIN)
+    assert (code, field_codes(body)) == (400, [("userId", expected)])
+
+
 @pytest.mark.parametrize(
     ("who", "status"), [(ALICE, 200), (BOB, 403), (ADMIN, 200), (NEW_ALICE, 403)]
 )
