@@ -49,7 +49,10 @@ def tf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[st
     base = tmp_path_factory.mktemp("stack-check")
     work = base / "stack"
     shutil.copytree(STACK, work, ignore=COPY_IGNORE)
+    from sandbox.terraform import PROVIDER_ENV
+
     env = {
+        **PROVIDER_ENV,
         **os.environ,
         "TF_CLI_CONFIG_FILE": str(_cli_config(base)),
         "CHECKPOINT_DISABLE": "1",

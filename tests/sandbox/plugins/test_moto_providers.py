@@ -16,6 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from sandbox.config import SandboxConfig
+from sandbox.terraform import PROVIDER_ENV
 
 pytestmark = pytest.mark.sandbox
 
@@ -360,7 +361,12 @@ def test_terraform_creates_reads_updates_and_deletes(
     cli_config.write_text(
         f'provider_installation {{\n  filesystem_mirror {{ path = "{TF_MIRROR}" }}\n}}\n'
     )
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(cli_config), "CHECKPOINT_DISABLE": "1"}
+    env = {
+        **PROVIDER_ENV,
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+        "CHECKPOINT_DISABLE": "1",
+    }
     base = ["-input=false", "-no-color", f"-var=endpoint={sandbox.endpoint}"]
     base.append(f"-var=name={unique('tf')}")
 
