@@ -2,12 +2,13 @@
 
 The stack is applied unchanged from a copy under the sandbox's home folder, with tflocal's
 provider override (written once, then plain `terraform`: see sandbox.terraform), so its
-Terraform state lives and dies with the sandbox (LocalStack keeps nothing across restarts): a
-new sandbox instance means a fresh state. The copy's `.terraform` and override survive it and
-`terraform init` runs only when the stack's configuration changed. A deploy is skipped when
-neither the stack, the tfvars, the function zips nor the sandbox instance changed since the
-last one. While the zips are built and Terraform prepared, the sandbox's services are loaded
-(harness.warmup). The deploy prints the time of each step and its slowest resources.
+Terraform state lives and dies with the sandbox's state: the sandbox names its state (a state id
+kept across `down`/`up` by its snapshots, new after `make reset`), and a new state means a fresh
+Terraform state. The copy's `.terraform` and override survive it and `terraform init` runs only
+when the stack's configuration changed. A deploy is skipped when neither the stack, the tfvars,
+the function zips nor the sandbox's state changed since the last one. While the zips are built
+and Terraform prepared, the sandbox's services are loaded (harness.warmup). The deploy prints
+the time of each step and its slowest resources.
 """
 
 from __future__ import annotations
@@ -64,16 +65,16 @@ def say(message: str) -> None:
 
 
 def workdir(config: SandboxConfig) -> Path:
-    return config.home / "deploy"
+    return config.deploy_dir
 
 
 def outputs_file(config: SandboxConfig) -> Path:
     return workdir(config) / "outputs.json"
 
 
-def fingerprint(instance_id: str) -> str:
-    """Everything a deploy depends on: stack sources, zips and the sandbox instance."""
-    digest = hashlib.sha256(instance_id.encode())
+def fingerprint(state_id: str) -> str:
+    """Everything a deploy depends on: stack sources, zips and the sandbox's state."""
+    digest = hashlib.sha256(state_id.encode())
     files = sorted(p for p in STACK_DIR.rglob("*") if p.is_file() and ".terraform" not in p.parts)
     files += sorted(ARTIFACTS_DIR.glob("*.zip"))
     for path in files:
@@ -97,7 +98,7 @@ def sync_stack(target: Path) -> None:
 
 
 def forget_state(config: SandboxConfig) -> None:
-    """A fresh start for a new sandbox instance: no state, outputs or log; plugins are kept."""
+    """A fresh start for a new sandbox state: no Terraform state, outputs or log; plugins kept."""
     work = workdir(config)
     for path in (work / "fingerprint", outputs_file(config), work / "terraform.log"):
         path.unlink(missing_ok=True)
@@ -173,11 +174,13 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     build_started = time.monotonic()
     build()
     say(f"build: {time.monotonic() - build_started:.1f} s")
-    instance_id = launcher.running(config).instance_id
+    # The sandbox's state id (kept by its snapshots); a sandbox without one: its instance.
+    status = launcher.state(config) or {}
+    state_id = status.get("state_id") or launcher.running(config).instance_id
     work = workdir(config)
     stack = work / "stack"
     stamp = work / "fingerprint"
-    wanted = fingerprint(instance_id)
+    wanted = fingerprint(state_id)
     if (
         not force
         and stamp.exists()
@@ -187,12 +190,12 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
         say("nothing changed since the last deploy (skipped)")
         outputs = json.loads(outputs_file(config).read_text())
         return Deployment(outputs, time.monotonic() - started, skipped=True)
-    owner = work / "instance-id"
-    if owner.exists() and owner.read_text() != instance_id:
-        say("the sandbox was restarted since the last deploy: starting from a fresh state")
+    owner = work / "state-id"
+    if owner.exists() and owner.read_text() != state_id:
+        say("the sandbox's state is not the one deployed to (reset since): from a fresh state")
         forget_state(config)
     work.mkdir(parents=True, exist_ok=True)
-    owner.write_text(instance_id)
+    owner.write_text(state_id)
     stamp.unlink(missing_ok=True)
     sync_stack(stack)
     say(f"applying stack/ (log: {work / 'terraform.log'})")

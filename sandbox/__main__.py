@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import time
 import uuid
 
-from sandbox import launcher
+from sandbox import launcher, snapshots
 from sandbox.config import SandboxConfig
 from sandbox.sessions import Sessions
 
@@ -25,8 +26,55 @@ def cmd_up(config: SandboxConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_down(config: SandboxConfig, args: argparse.Namespace) -> int:
-    stopped = launcher.down(config)
-    print(f"sandbox: stopped {len(stopped)} process(es)" if stopped else "sandbox: not running")
+    started = time.monotonic()
+    stopped = launcher.down(config, save_state=not args.no_save)
+    if not stopped:
+        print("sandbox: not running")
+        return 0
+    seconds = time.monotonic() - started
+    kept = "" if args.no_save else f", state saved in {snapshots.current_file(config.home)}"
+    print(f"sandbox: stopped {len(stopped)} process(es) in {seconds:.2f} s{kept}")
+    return 0
+
+
+def cmd_snapshot(config: SandboxConfig, args: argparse.Namespace) -> int:
+    """Named snapshots: save the running (or last saved) state, load one, list them."""
+    if args.action == "list":
+        named = snapshots.list_named(config.home)
+        for manifest in named:
+            refused = manifest.incompatibilities()
+            note = f"  REFUSED: {'; '.join(refused)}" if refused else ""
+            services = ", ".join(manifest.services)
+            print(f"{manifest.path.stem:<24} {manifest.saved_at:<26} {services}{note}")
+        if not named:
+            print(f"sandbox: no named snapshots in {snapshots.named_dir(config.home)}")
+        return 0
+    if not args.name:
+        raise launcher.SandboxError(f"sandbox: `snapshot {args.action}` needs a NAME")
+    target = snapshots.named_file(config.home, args.name)
+    if args.action == "save":
+        if launcher.running(config) is not None:
+            result = launcher.save(config, target, reason=f"snapshot {args.name}")
+            print(f"sandbox: saved {target} in {result['seconds']:.2f} s ({result['bytes']} bytes)")
+            return 0
+        current = snapshots.current_file(config.home)
+        if not current.exists():
+            raise launcher.SandboxError("sandbox: not running and nothing saved yet")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(current, target)
+        print(f"sandbox: copied the last saved state to {target}")
+        return 0
+    if not target.exists():
+        raise launcher.SandboxError(f"sandbox: no snapshot {target}")
+    was_running = launcher.running(config) is not None
+    launcher.down(config, save_state=False)
+    try:
+        manifest = snapshots.install(target, config.home)
+    except snapshots.SnapshotError as e:
+        raise launcher.SandboxError(str(e)) from e
+    print(f"sandbox: {target} (saved {manifest.saved_at}) is the state the sandbox starts from")
+    if was_running:
+        cmd_up(config, argparse.Namespace(timeout=launcher.START_TIMEOUT_SECONDS))
     return 0
 
 
@@ -38,6 +86,11 @@ def cmd_status(config: SandboxConfig, args: argparse.Namespace) -> int:
         print(f"sandbox: {state} ({config.endpoint})")
         return 3
     print(f"sandbox: up at {config.endpoint}, pid {current.pid}, LocalStack {doc.get('version')}")
+    persisted = launcher.state(config) or {}
+    restore, last = persisted.get("restore") or {}, persisted.get("last_save") or {}
+    print(f"  state: restored {restore.get('status')} {restore.get('saved_at', '')}".rstrip())
+    if last:
+        print(f"  last save: {last.get('at')} ({last.get('reason')}, {last.get('seconds')} s)")
     for service, health in sorted(doc.get("services", {}).items()):
         print(f"  {service:<28} {health}")
     return 0
@@ -99,9 +152,15 @@ def parser() -> argparse.ArgumentParser:
         help="seconds to wait for health (default %(default)s)",
     )
     up.set_defaults(run=cmd_up)
-    sub.add_parser("down", help="stop LocalStack and every Lambda process").set_defaults(
-        run=cmd_down
+    down = sub.add_parser("down", help="save the state, stop LocalStack and every Lambda process")
+    down.add_argument("--no-save", action="store_true", help="stop without saving the state")
+    down.set_defaults(run=cmd_down)
+    snapshot = sub.add_parser(
+        "snapshot", help="named snapshots: save NAME | load NAME | list (in <home>/snapshots/)"
     )
+    snapshot.add_argument("action", choices=["save", "load", "list"])
+    snapshot.add_argument("name", nargs="?", help="a name, or a path to a .snapshot file")
+    snapshot.set_defaults(run=cmd_snapshot)
     sub.add_parser("status", help="per-service health; exit 3 when down").set_defaults(
         run=cmd_status
     )
@@ -109,9 +168,8 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, default=50, help="lines of history (default 50)")
     logs.set_defaults(run=cmd_logs)
-    sub.add_parser("reset", help="wipe all state (restarts when running)").set_defaults(
-        run=cmd_reset
-    )
+    reset = sub.add_parser("reset", help="wipe all state and its snapshot (restarts when running)")
+    reset.set_defaults(run=cmd_reset)
     sub.add_parser("run", help="run in the foreground (for containers); Ctrl-C stops").set_defaults(
         run=cmd_run
     )

@@ -13,6 +13,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 4566
 HOST = "127.0.0.1"
+# The home's folder for `make deploy`'s Terraform state (harness/deploy.py); snapshots carry it.
+DEPLOY_FOLDER = "deploy"
 
 # Every LocalStack default that would reach outside the machine is switched off here.
 OFFLINE_SETTINGS = {
@@ -67,6 +69,10 @@ class SandboxConfig:
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
 
+    @property
+    def deploy_dir(self) -> Path:
+        return self.home / DEPLOY_FOLDER
+
     def localstack_env(self, instance_id: str) -> dict[str, str]:
         """The environment LocalStack runs with: loopback only, all state under `home`."""
         return {
@@ -99,6 +105,8 @@ class SandboxConfig:
             # Marks every process of this sandbox so that `down` finds them all.
             "SANDBOX_INSTANCE_ID": instance_id,
             "SANDBOX_HOME": str(self.home),
+            # Seconds between saves of a changed state (sandbox/plugins/persistence.py); 0 = off.
+            "SANDBOX_SAVE_INTERVAL": os.environ.get("SANDBOX_SAVE_INTERVAL", "30"),
         }
 
     def client_env(self) -> dict[str, str]:

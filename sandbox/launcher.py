@@ -19,12 +19,16 @@ import urllib.request
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
+from sandbox import snapshots
 from sandbox.config import HOST, SandboxConfig
 from sandbox.processes import instance_pids, is_alive, read_environ, terminate
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
+SAVE_TIMEOUT_SECONDS = 120.0
+STATE_ROUTE = "/_sandbox/state"  # served by sandbox/plugins/persistence.py
 
 
 class SandboxError(RuntimeError):
@@ -44,6 +48,29 @@ def health(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
             return json.load(r)
     except (OSError, ValueError):
         return None
+
+
+def state(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
+    """The persistence status (state id, restore outcome, last save), or None."""
+    try:
+        with urllib.request.urlopen(f"{config.endpoint}{STATE_ROUTE}", timeout=timeout) as r:
+            return json.load(r)
+    except (OSError, ValueError):
+        return None
+
+
+def save(config: SandboxConfig, target: Path | None = None, reason: str = "request") -> dict:
+    """Ask the running sandbox to save its state (to `target`, else its current snapshot)."""
+    body = json.dumps({"path": str(target) if target else None, "reason": reason}).encode()
+    request = urllib.request.Request(f"{config.endpoint}{STATE_ROUTE}", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=SAVE_TIMEOUT_SECONDS) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:
+        detail = json.loads(e.read() or b"{}").get("error", str(e))
+        raise SandboxError(f"sandbox: the state could not be saved: {detail}") from e
+    except (OSError, ValueError) as e:
+        raise SandboxError(f"sandbox: the state could not be saved: {e}") from e
 
 
 def log_tail(config: SandboxConfig, lines: int = 25) -> str:
@@ -75,6 +102,16 @@ def port_is_free(port: int) -> bool:
             if e.errno == errno.EADDRINUSE:
                 return False
             raise
+    return True
+
+
+def _port_freed(port: int, grace_seconds: float = 3.0) -> bool:
+    """Whether the port is free, waiting a little for a process that has just exited."""
+    deadline = time.monotonic() + grace_seconds
+    while not port_is_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
     return True
 
 
@@ -119,11 +156,17 @@ def up(
             + log_tail(config)
         )
     _clean_stale(config)
-    if not port_is_free(config.port):
+    if not _port_freed(config.port):
         raise SandboxError(
             f"sandbox: port {config.port} on {HOST} is taken by another program. Stop it, or "
             "choose another port with SANDBOX_PORT=<port>."
         )
+    saved = snapshots.current_file(config.home)
+    if saved.exists():
+        try:
+            snapshots.read_manifest(saved).check_loadable()
+        except snapshots.SnapshotError as e:
+            raise SandboxError(str(e)) from e
     for folder in (config.home, config.state_dir, config.tmp_dir):
         folder.mkdir(parents=True, exist_ok=True)
     instance_id = uuid.uuid4().hex
@@ -150,37 +193,66 @@ def up(
                 f"sandbox: LocalStack exited with code {process.returncode} while starting. "
                 f"Last lines of {config.log_file}:\n{log_tail(config)}"
             )
-        if health(config, timeout=0.5) is not None:
+        if health(config, timeout=0.5) is not None and _restored(config):
             return time.monotonic() - started
-        time.sleep(0.05)
-    down(config)
+        time.sleep(0.02)
+    down(config, save_state=False)
     raise SandboxError(
         f"sandbox: LocalStack was not healthy after {timeout:.0f} s; stopped it. "
         f"Last lines of {config.log_file}:\n{log_tail(config)}"
     )
 
 
-def down(config: SandboxConfig) -> list[int]:
-    """Stop LocalStack and every process it started. Returns the PIDs that were stopped."""
+def _restored(config: SandboxConfig) -> bool:
+    """Whether the saved state is restored (or there was none); raises when it was refused."""
+    status = state(config, timeout=0.5)
+    restore = (status or {}).get("restore", {}).get("status")
+    if restore in (None, "pending", "restoring"):
+        return False
+    if restore in ("refused", "failed"):
+        error = status["restore"].get("error")
+        down(config, save_state=False)
+        raise SandboxError(f"{error}\nThe sandbox was stopped; last log lines:\n{log_tail(config)}")
+    return True
+
+
+def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
+    """Save the state (unless told not to), then stop LocalStack and every process it started.
+
+    Returns the PIDs that were stopped. A failed save is reported after the stop (SandboxError);
+    the snapshot of the last successful save is kept as it was.
+    """
     current = running(config)
     if current is None:
         _clean_stale(config)
         return []
+    error = None
+    if save_state and health(config) is not None:
+        try:
+            save(config, reason="down")
+        except SandboxError as e:
+            error = e
     # LocalStack first, so that it shuts its Lambda environments down itself...
     terminate([current.pid], STOP_GRACE_SECONDS)
     # ...then anything of this instance that is still alive.
     leftovers = instance_pids(current.instance_id)
     terminate(leftovers, STOP_GRACE_SECONDS)
     config.pid_file.unlink(missing_ok=True)
+    if error is not None:
+        raise error
     return [current.pid, *leftovers]
 
 
 def reset(config: SandboxConfig) -> bool:
-    """Wipe all sandbox state. Restarts LocalStack when it was running; returns whether it was."""
+    """Wipe all sandbox state, its snapshot included (named snapshots are kept).
+
+    Restarts LocalStack when it was running; returns whether it was.
+    """
     was_running = running(config) is not None
-    down(config)
+    down(config, save_state=False)
     shutil.rmtree(config.state_dir, ignore_errors=True)
     shutil.rmtree(config.tmp_dir, ignore_errors=True)
+    snapshots.current_file(config.home).unlink(missing_ok=True)
     if was_running:
         up(config)
     return was_running

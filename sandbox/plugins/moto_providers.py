@@ -13,7 +13,8 @@ LocalStack/moto internals relied on:
 - `localstack.services.moto.call_moto(context)` dispatches the parsed request to moto in-process;
   moto raises `NotImplementedError` for actions it lacks, which the skeleton would turn into 501.
 - `moto.cognitoidp.models.cognitoidp_backends` (pool `extended_config["UserPoolTags"]`) for the
-  Cognito tag operations moto lacks.
+  Cognito tag operations moto lacks; `moto.applicationautoscaling.models
+  .applicationautoscaling_backends` (an attribute `sandbox_tags` of ours) for Auto Scaling tags.
 - `moto.cognitoidp.models.CognitoIdpUserPool.__init__` sets `json_web_key` (a joserfc RSAKey
   loaded from moto's package, the same for every pool) and `create_jwt` signs with it through the
   module's `jwt.encode` under the fixed header `kid` "dummy": both are replaced (below).
@@ -153,10 +154,18 @@ def sign_with_a_key_per_pool() -> None:
     models.jwt = _JwtSignedWithTheKeysKid(models.jwt)
 
 
-# --- Application Auto Scaling tags: moto ignores them; kept here by ARN (the ARN holds account
-# and region), lost on restart like all sandbox state.
+# --- Application Auto Scaling tags: moto ignores them; kept by ARN on the moto backend of the
+# request's account and Region (an attribute of ours), so that snapshots keep them with the rest.
 
-_aas_tags: dict[str, dict[str, str]] = {}
+
+def _aas_tags(context: RequestContext) -> dict[str, dict[str, str]]:
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+    backend = applicationautoscaling_backends[context.account_id][context.region]
+    with _aas_lock:
+        return backend.__dict__.setdefault("sandbox_tags", {})
+
+
 _aas_lock = threading.Lock()
 
 
@@ -164,28 +173,31 @@ def _aas_register(context: RequestContext, request: ServiceRequest) -> object:
     response = _call_moto(context, request)
     arn = response.get("ScalableTargetARN") if isinstance(response, dict) else None
     if arn and request.get("Tags"):
+        tags = _aas_tags(context)
         with _aas_lock:
-            _aas_tags.setdefault(arn, {}).update(request["Tags"])
+            tags.setdefault(arn, {}).update(request["Tags"])
     return response
 
 
 def _aas_tag(context: RequestContext, request: ServiceRequest) -> dict:
+    tags = _aas_tags(context)
     with _aas_lock:
-        _aas_tags.setdefault(request["ResourceARN"], {}).update(request.get("Tags") or {})
+        tags.setdefault(request["ResourceARN"], {}).update(request.get("Tags") or {})
     return {}
 
 
 def _aas_untag(context: RequestContext, request: ServiceRequest) -> dict:
+    tags = _aas_tags(context)
     with _aas_lock:
-        tags = _aas_tags.get(request["ResourceARN"], {})
         for key in request.get("TagKeys") or []:
-            tags.pop(key, None)
+            tags.get(request["ResourceARN"], {}).pop(key, None)
     return {}
 
 
 def _aas_list_tags(context: RequestContext, request: ServiceRequest) -> dict:
+    tags = _aas_tags(context)
     with _aas_lock:
-        return {"Tags": dict(_aas_tags.get(request["ResourceARN"], {}))}
+        return {"Tags": dict(tags.get(request["ResourceARN"], {}))}
 
 
 # --- Provider entry points (see pyproject.toml).
