@@ -71,7 +71,7 @@ def test_the_deployed_stack_answers_after_down_and_up(own: SandboxConfig) -> Non
     note = {"user_id": user.username, "message": "before", "priority": "high"}
     sent = api.send(user.id_token, note)
     assert sent.status == 202, str(sent)
-    tracer.wait_for_delivery(Trace(sent.body["id"], sent_at=sent.sent_at), timeout=60)
+    tracer.wait_for_delivery(Trace(sent.body["id"], sent_at=sent.sent_at), timeout=120)
 
     down_seconds = timed_cli(own, "down")
     up_seconds = timed_cli(own, "up")
@@ -90,7 +90,7 @@ def test_the_deployed_stack_answers_after_down_and_up(own: SandboxConfig) -> Non
     # A new notification flows end to end (pollers, functions and their code restored).
     fresh = api.send(user.id_token, {**note, "message": "after", "priority": "low"})
     assert fresh.status == 202, str(fresh)
-    trace = tracer.wait_for_delivery(Trace(fresh.body["id"], sent_at=fresh.sent_at), timeout=60)
+    trace = tracer.wait_for_delivery(Trace(fresh.body["id"], sent_at=fresh.sent_at), timeout=120)
     assert trace.item["message"] == "after"
 
     started = time.monotonic()

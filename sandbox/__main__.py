@@ -128,7 +128,7 @@ def cmd_run(config: SandboxConfig, args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **config.localstack_env(uuid.uuid4().hex)}
     os.chdir(config.home)
-    os.execve(sys.executable, [sys.executable, "-m", "localstack.runtime.main"], env)
+    os.execve(sys.executable, [sys.executable, "-m", "sandbox.runtime"], env)
 
 
 def cmd_env(config: SandboxConfig, args: argparse.Namespace) -> int:

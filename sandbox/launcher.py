@@ -176,7 +176,7 @@ def up(
         log.write(f"\n=== sandbox up {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
         log.flush()
         process = subprocess.Popen(
-            [sys.executable, "-m", "localstack.runtime.main"],
+            [sys.executable, "-m", "sandbox.runtime"],
             cwd=config.home,
             env=env,
             stdin=subprocess.DEVNULL,

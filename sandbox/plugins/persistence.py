@@ -27,8 +27,8 @@ Not kept: running Lambda environments (the first invoke after a restore is cold)
 in-flight visibility (they become visible as the timeout ends, as when a consumer dies), metric
 datapoints still buffered by metric_batching (at most one second), the IAM policy log.
 
-LocalStack/moto internals relied on (localstack-core 2026.3.0; `check_internals` fails start-up
-when one is missing):
+LocalStack/moto internals relied on (localstack-core 2026.3.0; `check_internals`, run before the
+first save or restore and by a no-server test, names the one that is missing):
 - `localstack.services.plugins.SERVICE_PLUGINS`: `list_active_services`, `get_service`, `require`;
   `Service.accept_state_visitor` and `.lifecycle_hook` (`ServiceLifecycleHook`);
 - `localstack.state`: `StateVisitor`, `AssetDirectory`, `pickle.Pickler` (dill);
@@ -495,6 +495,7 @@ class Persistence:
                 f"not overwritten ({self.restore.get('error')})"
             )
         with self._save_lock:
+            check_internals()
             self.dirty.clear()
             try:
                 result = write_snapshot(
@@ -521,6 +522,7 @@ class Persistence:
         started = time.monotonic()
         self.restore = {"status": "restoring", "from": str(path)}
         try:
+            check_internals()
             decode_started = time.monotonic()
             manifest, decoded, assets = read_snapshot(path)
             steps = {"decode": round(time.monotonic() - decode_started, 3)}
@@ -586,11 +588,11 @@ class StateResource:
 
 @hooks.on_infra_start()
 def register_persistence() -> None:
-    """Check the internals, serve /_sandbox/state, and watch for requests that change state."""
-    try:
-        check_internals()
-    except Exception as e:
-        raise RuntimeError(f"sandbox persistence: LocalStack internals missing: {e!r}") from e
+    """Serve /_sandbox/state and watch for requests that change state.
+
+    The internals are checked when first used (a save, a restore), not here: importing them
+    would cost start-up time; tests/sandbox/plugins/test_persistence.py checks them too.
+    """
     from localstack.aws import handlers
     from localstack.services.edge import ROUTER
 
