@@ -7,10 +7,6 @@ disturb the session's sandbox; the figures (down, up, the deploy after) are prin
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +16,7 @@ import pytest
 from harness.api import Api
 from harness.aws import sandbox_client
 from harness.deploy import deploy, plan_changes
+from harness.sandboxes import cli, own_config
 from harness.trace import Trace, Tracer
 from harness.users import UserFactory
 from sandbox import launcher
@@ -28,25 +25,16 @@ from sandbox.config import SandboxConfig
 pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def own(tmp_path: Path) -> Iterator[SandboxConfig]:
-    config = SandboxConfig(port=free_port(), home=tmp_path / "sandbox")
+    config = own_config(tmp_path)
     yield config
     launcher.down(config, save_state=False)
 
 
 def timed_cli(config: SandboxConfig, *args: str) -> float:
-    env = {**os.environ, "SANDBOX_PORT": str(config.port), "SANDBOX_HOME": str(config.home)}
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "sandbox", *args], env=env, capture_output=True, text=True
-    )
+    result = cli(config, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return time.monotonic() - started
 

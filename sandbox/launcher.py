@@ -27,6 +27,9 @@ from sandbox.processes import instance_pids, is_alive, read_environ, terminate
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
+# Once the state is saved, LocalStack's own shutdown (stopping services, environments, pollers)
+# has nothing left to keep: it gets less time before it is killed.
+SAVED_STOP_GRACE_SECONDS = 3.0
 SAVE_TIMEOUT_SECONDS = 120.0
 STATE_ROUTE = "/_sandbox/state"  # served by sandbox/plugins/persistence.py
 
@@ -41,22 +44,22 @@ class Running:
     instance_id: str
 
 
-def health(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
-    """LocalStack's health document, or None when nothing healthy answers."""
+def _get_json(config: SandboxConfig, path: str, timeout: float) -> dict | None:
     try:
-        with urllib.request.urlopen(f"{config.endpoint}/_localstack/health", timeout=timeout) as r:
+        with urllib.request.urlopen(f"{config.endpoint}{path}", timeout=timeout) as r:
             return json.load(r)
     except (OSError, ValueError):
         return None
+
+
+def health(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
+    """LocalStack's health document, or None when nothing healthy answers."""
+    return _get_json(config, "/_localstack/health", timeout)
 
 
 def state(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
     """The persistence status (state id, restore outcome, last save), or None."""
-    try:
-        with urllib.request.urlopen(f"{config.endpoint}{STATE_ROUTE}", timeout=timeout) as r:
-            return json.load(r)
-    except (OSError, ValueError):
-        return None
+    return _get_json(config, STATE_ROUTE, timeout)
 
 
 def save(config: SandboxConfig, target: Path | None = None, reason: str = "request") -> dict:
@@ -227,13 +230,15 @@ def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
         _clean_stale(config)
         return []
     error = None
+    grace = STOP_GRACE_SECONDS
     if save_state and health(config) is not None:
         try:
             save(config, reason="down")
+            grace = SAVED_STOP_GRACE_SECONDS
         except SandboxError as e:
             error = e
     # LocalStack first, so that it shuts its Lambda environments down itself...
-    terminate([current.pid], STOP_GRACE_SECONDS)
+    terminate([current.pid], grace)
     # ...then anything of this instance that is still alive.
     leftovers = instance_pids(current.instance_id)
     terminate(leftovers, STOP_GRACE_SECONDS)

@@ -247,6 +247,16 @@ def graft(current: Any, loaded: Any) -> None:
 # ------------------------------------------------------------------ asset folders and S3 data
 
 
+def sqlite_copy(source: Path, target: Path) -> None:
+    """A consistent copy of a database that may be in use (SQLite's online backup)."""
+    origin, destination = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        origin.backup(destination)
+    finally:
+        origin.close()
+        destination.close()
+
+
 def read_assets(folder: Path) -> dict[str, bytes]:
     """The folder's files; SQLite databases through the backup API (a consistent copy)."""
     files: dict[str, bytes] = {}
@@ -257,12 +267,7 @@ def read_assets(folder: Path) -> dict[str, bytes]:
         if path.suffix == ".db":
             with tempfile.TemporaryDirectory() as scratch:
                 copy = Path(scratch) / "copy.db"
-                source, target = sqlite3.connect(path), sqlite3.connect(copy)
-                try:
-                    source.backup(target)
-                finally:
-                    source.close()
-                    target.close()
+                sqlite_copy(path, copy)
                 files[name] = copy.read_bytes()
         else:
             files[name] = path.read_bytes()
@@ -277,12 +282,7 @@ def write_assets(folder: Path, files: dict[str, bytes]) -> None:
             with tempfile.TemporaryDirectory() as scratch:
                 copy = Path(scratch) / "copy.db"
                 copy.write_bytes(data)
-                source, destination = sqlite3.connect(copy), sqlite3.connect(target)
-                try:
-                    source.backup(destination)
-                finally:
-                    source.close()
-                    destination.close()
+                sqlite_copy(copy, target)
         else:
             target.write_bytes(data)
 

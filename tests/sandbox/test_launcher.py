@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.lambdas import create_function
+from harness.sandboxes import cli, own_config
 from sandbox import launcher
 from sandbox.config import SandboxConfig
 from sandbox.processes import instance_pids, is_alive
@@ -19,29 +18,12 @@ from sandbox.processes import instance_pids, is_alive
 pytestmark = pytest.mark.sandbox
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def own_sandbox(tmp_path: Path) -> Iterator[SandboxConfig]:
     """A sandbox instance of the test's own, always stopped afterwards."""
-    config = SandboxConfig(port=free_port(), home=tmp_path / "sandbox")
+    config = own_config(tmp_path)
     yield config
     launcher.down(config)
-
-
-def cli(config: SandboxConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SANDBOX_PORT": str(config.port), "SANDBOX_HOME": str(config.home)}
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_up_is_healthy_on_loopback_then_down_leaves_nothing(own_sandbox: SandboxConfig) -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -17,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness.aws import sandbox_client
+from harness.aws import admit_topic, sandbox_client
 from harness.lambdas import create_function
+from harness.sandboxes import cli, own_config
 from harness.waiting import eventually
 from sandbox import launcher, snapshots
 from sandbox.config import SandboxConfig
@@ -54,28 +53,11 @@ def test_locks_are_pickled_fresh_and_keys_as_der() -> None:
     held.release()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def own(tmp_path: Path) -> Iterator[SandboxConfig]:
-    config = SandboxConfig(port=free_port(), home=tmp_path / "sandbox")
+    config = own_config(tmp_path)
     yield config
     launcher.down(config, save_state=False)
-
-
-def cli(config: SandboxConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SANDBOX_PORT": str(config.port), "SANDBOX_HOME": str(config.home)}
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -92,11 +74,10 @@ def build_state(config: SandboxConfig) -> dict[str, Any]:
     c["sqs"].send_message(QueueUrl=inflight["QueueUrl"], MessageBody="in flight")
     assert c["sqs"].receive_message(QueueUrl=inflight["QueueUrl"])["Messages"]
     topic = c["sns"].create_topic(Name="kept")["TopicArn"]
-    queue_arn = c["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
     c["sns"].subscribe(
         TopicArn=topic,
         Protocol="sqs",
-        Endpoint=queue_arn["Attributes"]["QueueArn"],
+        Endpoint=admit_topic(c["sqs"], queue, topic),  # the queue policy is kept too
         Attributes={"RawMessageDelivery": "true"},
     )
     c["dynamodb"].create_table(
