@@ -47,6 +47,7 @@ def test_the_deployed_stack_answers_after_down_and_up(own: SandboxConfig) -> Non
         user_pool_id=outputs["user_pool_id"],
         client_id=outputs["user_pool_client_id"],
         admin_group=outputs["admin_group_name"],
+        sender_group=outputs["sender_group_name"],
     )
     tracer = Tracer(
         dynamodb=aws["dynamodb"],
@@ -55,8 +56,8 @@ def test_the_deployed_stack_answers_after_down_and_up(own: SandboxConfig) -> Non
         processor_log_group=outputs["log_group_names"]["processor"],
     )
     api = Api(outputs["api_endpoint"])
-    user = users.create(name="kept")
-    note = {"user_id": user.username, "message": "before", "priority": "high"}
+    user = users.create(name="kept", sender=True)
+    note = {"user_id": user.sub, "message": "before", "priority": "high"}
     sent = api.send(user.id_token, note)
     assert sent.status == 202, str(sent)
     tracer.wait_for_delivery(Trace(sent.body["id"], sent_at=sent.sent_at), timeout=120)
