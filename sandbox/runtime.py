@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import runpy
+import threading
 
 from localstack.runtime import hooks
 
@@ -24,8 +25,15 @@ def resume_collector() -> None:
     gc.enable()
 
 
+# If the ready hook never runs (start-up failed half-way), collect again after this long anyway.
+RESUME_AFTER_SECONDS = 120.0
+
+
 def main() -> None:
     gc.disable()
+    fallback = threading.Timer(RESUME_AFTER_SECONDS, gc.enable)
+    fallback.daemon = True
+    fallback.start()
     runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
 
 

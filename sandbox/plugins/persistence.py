@@ -508,7 +508,8 @@ class Persistence:
                 self.last_save = result
             if reason == "down":  # the launcher stops the sandbox next: no more saves
                 self.stopping.set()
-            LOG.info("persistence: saved %s in %.3f s (%s)", target, result["seconds"], reason)
+            path, seconds = result["path"], result["seconds"]
+            LOG.info("persistence: saved %s in %.3f s (%s)", path, seconds, reason)
             return result
 
     def restore_at_start(self) -> None:
