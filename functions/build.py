@@ -140,9 +140,13 @@ def wheel_entries(wheel: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def write_zip(target: Path, entries: dict[str, bytes]) -> None:
-    """Write `entries` sorted with fixed metadata, atomically (temp file + rename)."""
+    """Write `entries` sorted with fixed metadata, atomically (temp file + rename).
+
+    The temp file is the process's own: two builds at once (two sandboxes deploying) write the
+    same bytes, and neither may rename the other's half-written file away.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_suffix(".zip.tmp")
+    temp = target.with_suffix(f".zip.{os.getpid()}.tmp")
     with zipfile.ZipFile(temp, "w") as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
