@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from joserfc.jwk import RSAKey
 from localstack.aws.api import CommonServiceException, RequestContext, ServiceRequest
 from localstack.aws.skeleton import DispatchTable
 from localstack.aws.spec import load_service
@@ -107,12 +108,22 @@ def _cognito_list_tags(context: RequestContext, request: ServiceRequest) -> dict
 SIGNING_KEY_BITS = 2048
 
 
-def new_signing_key() -> Any:
-    """A fresh RS256 key with a unique `kid`, as a pool's JWKS lists it."""
-    from joserfc.jwk import RSAKey
+class PoolSigningKey(RSAKey):
+    """A pool's RSA key that pickles as its JWK (private part included): the cryptography key
+    inside an RSAKey does not pickle, and the key must be saved and restored with its pool."""
 
+    def __reduce__(self) -> tuple[Callable[[dict], PoolSigningKey], tuple[dict]]:
+        return (_signing_key_from_jwk, (self.as_dict(private=True),))
+
+
+def _signing_key_from_jwk(jwk: dict) -> PoolSigningKey:
+    return PoolSigningKey.import_key(jwk)
+
+
+def new_signing_key() -> PoolSigningKey:
+    """A fresh RS256 key with a unique `kid`, as a pool's JWKS lists it."""
     parameters = {"kid": str(uuid.uuid4()), "alg": "RS256", "use": "sig"}
-    return RSAKey.generate_key(SIGNING_KEY_BITS, parameters=parameters)
+    return PoolSigningKey.generate_key(SIGNING_KEY_BITS, parameters=parameters)
 
 
 class _JwtSignedWithTheKeysKid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import time
 import types
 import urllib.error
@@ -172,6 +173,15 @@ def test_each_pool_signs_with_its_own_key_on_its_jwks(sandbox, pool, cognito) ->
         jwt.decode(token, key, algorithms=["RS256"])  # raises unless signed by this key
     assert mine.keys[0].kid != theirs.keys[0].kid
     assert mine.keys[0].as_dict()["n"] != theirs.keys[0].as_dict()["n"]
+
+
+def test_a_pool_key_pickles_with_its_private_part() -> None:
+    """Saving a pool's state (pickle) keeps its key: tokens it signed still verify after."""
+    key = new_signing_key()
+    again = pickle.loads(pickle.dumps(key))
+    assert (again.kid, again.is_private) == (key.kid, True)
+    token = jwt.encode({"alg": "RS256", "kid": key.kid}, {"sub": "s"}, again)
+    assert jwt.decode(token, key, algorithms=["RS256"]).claims == {"sub": "s"}
 
 
 def stand_in_pool() -> types.SimpleNamespace:
