@@ -68,7 +68,7 @@ demo: setup ## run the demo scenarios (scenarios/*.yaml), deploying first if nee
 	@$(PY) -m scenarios $(SCENARIO)
 
 bench-sandbox: setup ## sandbox benchmark: start-up, RSS, Lambda and ESM latencies
-	@$(PY) -m sandbox.bench
+	@$(PY) -m harness.bench
 
 iam-report: setup ## per role: actions used (allowed/denied) vs granted, from the sandbox's IAM policy log
 	@$(PY) -m sandbox.iam_report $(ARGS)

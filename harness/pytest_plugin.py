@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 import pytest
 
-from harness import skips
+from harness import sandbox_log, skips
 from harness.api import Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
@@ -61,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(skips.SkipPolicy.from_config(config), "skip-policy")
         config.stash[SESSION] = f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         Sessions(SandboxConfig.from_env()).register(config.stash[SESSION])
+        config._sandbox_log_start = sandbox_log.log_end(SandboxConfig.from_env())
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -72,6 +73,28 @@ def pytest_configure_node(node: Any) -> None:
 def session_token(config: pytest.Config) -> str:
     workerinput = getattr(config, "workerinput", None)
     return workerinput[SESSION_KEY] if workerinput is not None else config.stash[SESSION]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the session when a sandbox plugin logged an error meanwhile (shown in the summary)."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("--target") != "sandbox":
+        return
+    errors = sandbox_log.plugin_errors(SandboxConfig.from_env(), config._sandbox_log_start)
+    config._sandbox_plugin_errors = errors
+    if errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    errors = getattr(config, "_sandbox_plugin_errors", [])
+    if errors:
+        terminalreporter.section("sandbox plugin errors", red=True)
+        for line in errors:
+            terminalreporter.line(line)
+        terminalreporter.line(
+            f"{len(errors)} plugin error(s): see {SandboxConfig.from_env().log_file}"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

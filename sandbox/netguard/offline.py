@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from localstack.runtime import hooks
 
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
+
+S3_HOSTNAME_DNS_STATUS = Target("localstack.utils.aws.aws_stack:CACHE_S3_HOSTNAME_DNS_STATUS")
+INTERNALS = (S3_HOSTNAME_DNS_STATUS, Target("localstack.utils.aws.aws_stack:get_s3_hostname"))
+
 
 @hooks.on_infra_start(priority=100)
 def skip_s3_hostname_probe() -> None:
-    from localstack.utils.aws import aws_stack
-
-    aws_stack.CACHE_S3_HOSTNAME_DNS_STATUS = False
+    patching.check(INTERNALS)
+    patching.replace(S3_HOSTNAME_DNS_STATUS, False)

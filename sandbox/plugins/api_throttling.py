@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -62,7 +61,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from localstack.runtime import hooks
-from plux import PluginException, PluginLifecycleListener, PluginSpec
+from plux import PluginException
+
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
 
 if TYPE_CHECKING:
     from localstack.http import Response
@@ -75,6 +77,24 @@ LOG = logging.getLogger(__name__)
 
 EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
 TARGET_MODULES = (f"{EXECUTE_API}.handlers", f"{EXECUTE_API}.gateway_response")
+PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
+INTERNALS = (
+    Target(f"{EXECUTE_API}.handlers:preprocess_request.handlers"),
+    Target(f"{EXECUTE_API}.gateway_response:ThrottledError", params=("message",)),
+    *(
+        Target(f"{EXECUTE_API}.context:RestApiInvocationContext.{name}")
+        for name in (
+            "account_id",
+            "region",
+            "api_id",
+            "stage",
+            "resource",
+            "resource_method",
+            "stage_configuration",
+            "request",
+        )
+    ),
+)
 ALL_METHODS = "*/*"
 RATE = "throttlingRateLimit"
 BURST = "throttlingBurstLimit"
@@ -235,6 +255,7 @@ def add_throttling_step() -> None:
             ThrottledError,
         )
 
+        patching.check(INTERNALS)
         steps = handlers.preprocess_request.handlers
         if not isinstance(steps, list) or ThrottledError("").status_code != "429":
             raise TypeError("preprocess_request.handlers / ThrottledError changed shape")
@@ -247,22 +268,10 @@ def add_throttling_step() -> None:
         steps.insert(0, enforce_throttling)
 
 
-class _OnApiGatewayLoad(PluginLifecycleListener):
-    """Adds the step when the API Gateway provider loads, so start-up stays fast."""
-
-    def on_load_after(self, plugin_spec: PluginSpec, plugin: object, load_result: object = None):
-        if plugin_spec.name.startswith("apigateway:"):
-            add_throttling_step()
-
-
 @hooks.on_infra_start()
 def register_api_throttling() -> None:
     """Check the target modules exist (without importing them) and hook the step in on load."""
-    from localstack.services.plugins import SERVICE_PLUGINS
-
     missing = [name for name in TARGET_MODULES if importlib.util.find_spec(name) is None]
     if missing:  # raised out of LocalStack's start-up hooks: the sandbox does not start
         raise RuntimeError(f"sandbox api_throttling: LocalStack modules missing: {missing}")
-    SERVICE_PLUGINS.plugin_manager.add_listener(_OnApiGatewayLoad())
-    if "localstack.services.apigateway.next_gen.provider" in sys.modules:  # loaded eagerly
-        add_throttling_step()
+    patching.when_provider_loads("apigateway", add_throttling_step, PROVIDER_MODULE)

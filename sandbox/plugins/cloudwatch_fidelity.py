@@ -41,9 +41,12 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError, ParamValidationError
 from localstack.runtime import hooks
 
+from sandbox.plugins import patching
 from sandbox.plugins.alarm_arrival import apply_alarm_arrival
+from sandbox.plugins.patching import Target
 
 LOG = logging.getLogger(__name__)
 
@@ -51,6 +54,43 @@ EMF_HEADER = "x-amzn-logs-format"
 EMF_HEADER_VALUE = "json/emf"
 LAMBDA_LOG_GROUP_PREFIX = "/aws/lambda/"
 MAX_METRIC_DATA_PER_CALL = 1000
+
+SQS_MODELS = "localstack.services.sqs.models"
+ALARM_SCHEDULER = "localstack.services.cloudwatch.alarm_scheduler"
+COLLECT_METRIC_DATA = Target(
+    f"{ALARM_SCHEDULER}:collect_metric_data", params=("alarm_details", "client")
+)
+IS_THRESHOLD_EXCEEDED = Target(
+    f"{ALARM_SCHEDULER}:is_threshold_exceeded", params=("metric_values", "alarm_details")
+)
+PUBLISH_QUEUE_METRICS = Target(
+    "localstack.services.sqs.provider:CloudwatchPublishWorker"
+    ".publish_approximate_cloudwatch_metrics",
+    params=("self",),
+)
+PUT_LOG_EVENTS = Target(
+    "localstack.services.logs.provider:LogsProvider.put_log_events",
+    params=("self", "context", "log_group_name", "log_stream_name", "log_events"),
+)
+INTERNALS = (
+    COLLECT_METRIC_DATA,
+    IS_THRESHOLD_EXCEEDED,
+    PUBLISH_QUEUE_METRICS,
+    PUT_LOG_EVENTS,
+    Target(f"{SQS_MODELS}:sqs_stores.iter_stores"),
+    Target(f"{SQS_MODELS}:SqsQueue.inflight"),
+    Target(f"{SQS_MODELS}:StandardQueue.visible"),
+    Target(f"{SQS_MODELS}:FifoQueue.message_groups"),
+    Target(f"{SQS_MODELS}:MessageGroup.messages"),
+    Target(f"{SQS_MODELS}:SqsMessage.created"),
+    Target(f"{SQS_MODELS}:SqsMessage.deleted"),
+    Target(
+        "localstack.utils.cloudwatch.cloudwatch_util:publish_sqs_metric_batch",
+        params=("account_id", "region", "sqs_metric_batch_data"),
+    ),
+    Target("localstack.aws.connect:connect_to"),
+    Target("localstack.utils.bootstrap:is_api_enabled", params=("api",)),
+)
 
 
 def oldest_message_age(queue: Any, now: float) -> int:
@@ -157,8 +197,8 @@ def _put_emf_metrics(account_id: str, region: str, events: Iterable[dict[str, An
             chunk = data[start : start + MAX_METRIC_DATA_PER_CALL]
             try:
                 cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
-            except Exception as e:  # a bad EMF line must never fail the PutLogEvents call
-                LOG.info("EMF: could not put metrics to namespace %s: %s", namespace, e)
+            except (ClientError, ParamValidationError) as e:  # refused, as it would be on AWS
+                LOG.warning("EMF: metrics refused by CloudWatch, namespace %s: %s", namespace, e)
 
 
 def evaluation_window(values_oldest_first: list[float | None], alarm: dict[str, Any]) -> list:
@@ -169,14 +209,11 @@ def evaluation_window(values_oldest_first: list[float | None], alarm: dict[str, 
 
 
 def _patch_alarm_evaluation() -> None:
-    from localstack.services.cloudwatch import alarm_scheduler
-    from localstack.utils.patch import patch
-
-    @patch(alarm_scheduler.collect_metric_data)
+    @patching.wrap(COLLECT_METRIC_DATA)
     def _window(fn: Any, alarm_details: Any, client: Any) -> list:
         return evaluation_window(fn(alarm_details, client), alarm_details)
 
-    @patch(alarm_scheduler.is_threshold_exceeded)
+    @patching.wrap(IS_THRESHOLD_EXCEEDED)
     def _newest_only(fn: Any, metric_values: list, alarm_details: Any) -> bool:
         # `calculate_alarm_state` passes the datapoints newest first.
         return fn(metric_values[: alarm_details["EvaluationPeriods"]], alarm_details)
@@ -185,22 +222,20 @@ def _patch_alarm_evaluation() -> None:
 @hooks.on_infra_start(priority=50)
 def apply_cloudwatch_fidelity() -> None:
     """Patch the SQS metric reporter, Logs' PutLogEvents and alarm evaluation (see above)."""
+    patching.check(INTERNALS)
     _patch_alarm_evaluation()
     apply_alarm_arrival()
-    from localstack.services.logs.provider import LogsProvider
-    from localstack.services.sqs.provider import CloudwatchPublishWorker
     from localstack.utils.bootstrap import is_api_enabled
-    from localstack.utils.patch import patch
 
-    @patch(CloudwatchPublishWorker.publish_approximate_cloudwatch_metrics)
+    @patching.wrap(PUBLISH_QUEUE_METRICS)
     def _with_age(fn: Any, self: Any) -> None:
         fn(self)
         try:
             publish_oldest_message_ages()
-        except Exception as e:  # never stop the reporter's schedule
-            LOG.info("could not publish ApproximateAgeOfOldestMessage: %s", e)
+        except Exception:  # never stop the reporter's schedule
+            patching.plugin_error(LOG, "could not publish ApproximateAgeOfOldestMessage")
 
-    @patch(LogsProvider.put_log_events)
+    @patching.wrap(PUT_LOG_EVENTS)
     def _with_emf(fn: Any, self: Any, context: Any, **kwargs: Any) -> Any:
         response = fn(self, context=context, **kwargs)
         if is_api_enabled("cloudwatch") and _emf_applies(context, kwargs["log_group_name"]):

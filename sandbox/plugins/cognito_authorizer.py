@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,9 @@ from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from localstack.http import Request, Response
 from localstack.runtime import hooks
-from plux import PluginLifecycleListener, PluginSpec
+
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
 
 if TYPE_CHECKING:
     from localstack.services.apigateway.next_gen.execute_api.context import (
@@ -52,6 +53,21 @@ LOG = logging.getLogger(__name__)
 POOL_ID = r"[a-z]{2}(?:-[a-z]+)+-\d+_[0-9A-Za-z]+"
 # Claims API Gateway renders as dates rather than epoch seconds.
 DATE_CLAIMS = ("exp", "iat")
+EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
+PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
+PREPROCESS_STEPS = Target(f"{EXECUTE_API}.handlers:preprocess_request.handlers")
+INTERNALS = (
+    PREPROCESS_STEPS,
+    Target(f"{EXECUTE_API}.handlers:preprocess_request.append", params=("handler",)),
+    Target(f"{EXECUTE_API}.gateway_response:UnauthorizedError"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.resource_method"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.deployment"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.invocation_request"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.context_variables"),
+    Target("localstack.services.edge:ROUTER.add"),
+    Target("moto.cognitoidp.models:cognitoidp_backends"),
+    Target("moto.cognitoidp.responses:CognitoIdpJsonWebKeyResponse.json_web_key"),
+)
 
 
 class InvalidToken(Exception):
@@ -185,27 +201,18 @@ def add_authorizer_step() -> None:
     """Append the authorizer to `preprocess_request` (once; importing it costs seconds)."""
     from localstack.services.apigateway.next_gen.execute_api import handlers
 
+    patching.check(INTERNALS)
     if enforce_cognito_authorizer not in handlers.preprocess_request.handlers:
         handlers.preprocess_request.append(enforce_cognito_authorizer)
-
-
-class _OnApiGatewayLoad(PluginLifecycleListener):
-    """Adds the step when the API Gateway provider loads, so start-up stays fast."""
-
-    def on_load_after(self, plugin_spec: PluginSpec, plugin: object, load_result: object = None):
-        if plugin_spec.name.startswith("apigateway:"):
-            add_authorizer_step()
 
 
 @hooks.on_infra_start()
 def register_cognito_authorizer() -> None:
     """Hook the authorizer into the REST API handler chain and the JWKS routes into the gateway."""
     from localstack.services.edge import ROUTER
-    from localstack.services.plugins import SERVICE_PLUGINS
 
-    SERVICE_PLUGINS.plugin_manager.add_listener(_OnApiGatewayLoad())
-    if "localstack.services.apigateway.next_gen.provider" in sys.modules:  # loaded eagerly
-        add_authorizer_step()
+    patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
+    patching.when_provider_loads("apigateway", add_authorizer_step, PROVIDER_MODULE)
     prefix = f'/<regex("{POOL_ID}"):pool_id>/.well-known'
     ROUTER.add(f"{prefix}/jwks.json", serve_jwks, methods=["GET"])
     ROUTER.add(f"{prefix}/openid-configuration", serve_openid_configuration, methods=["GET"])

@@ -46,11 +46,12 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from localstack.runtime import hooks
-from plux import PluginLifecycleListener, PluginSpec
+
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
 
 if TYPE_CHECKING:
     from localstack.http import Response
@@ -62,6 +63,49 @@ if TYPE_CHECKING:
     )
 
 LOG = logging.getLogger(__name__)
+EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
+PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
+CREATE_EXCEPTION_RESPONSE = Target(
+    f"{EXECUTE_API}.handlers.gateway_exception:GatewayExceptionHandler.create_exception_response",
+    params=("self", "exception", "context"),
+)
+INTERNALS = (
+    CREATE_EXCEPTION_RESPONSE,
+    Target(
+        f"{EXECUTE_API}.gateway_response:get_gateway_response_or_default",
+        params=("response_type", "gateway_responses"),
+    ),
+    Target(f"{EXECUTE_API}.gateway_response:DEFAULT_GATEWAY_RESPONSES"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.deployment"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.resource_method"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.invocation_request"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.context_variables"),
+    Target(f"{EXECUTE_API}.context:RestApiInvocationContext.stage_variables"),
+    Target(
+        f"{EXECUTE_API}.template_mapping:ApiGatewayVtlTemplate.render_vtl",
+        params=("self", "template", "variables"),
+    ),
+    Target(f"{EXECUTE_API}.template_mapping:MappingTemplateVariables"),
+    Target(f"{EXECUTE_API}.template_mapping:MappingTemplateInput"),
+    Target(f"{EXECUTE_API}.template_mapping:MappingTemplateParams"),
+    Target(
+        f"{EXECUTE_API}.parameters_mapping:ParametersMapper"
+        "._retrieve_parameter_from_invocation_request",
+        params=("self", "expr", "invocation_request", "case_sensitive_headers"),
+    ),
+    Target(
+        f"{EXECUTE_API}.parameters_mapping:ParametersMapper"
+        "._retrieve_parameter_from_variables_and_static",
+        params=("self", "mapping_value", "context_variables", "stage_variables"),
+    ),
+    Target(f"{EXECUTE_API}.header_utils:build_multi_value_headers", params=("headers",)),
+    Target(
+        "localstack.services.apigateway.helpers:ModelResolver",
+        params=("rest_api_container", "model_name"),
+    ),
+    Target("localstack.services.apigateway.helpers:ModelResolver.get_resolved_model"),
+    Target("localstack.services.apigateway.helpers:EMPTY_MODEL"),
+)
 APPLICATION_JSON = "application/json"
 HEADER_PREFIX = "gatewayresponse.header."
 JSON_TYPES = (
@@ -221,38 +265,19 @@ def apply_gateway_response(
 
 def apply_patch() -> None:
     """Wrap `GatewayExceptionHandler.create_exception_response` (once)."""
-    from localstack.services.apigateway.next_gen.execute_api.handlers.gateway_exception import (
-        GatewayExceptionHandler,
-    )
+    patching.check(INTERNALS)
 
-    original = GatewayExceptionHandler.create_exception_response
-    if getattr(original, "sandbox_gateway_responses", False):
-        return
-
-    def create_exception_response(self, exception, context):
+    @patching.wrap(CREATE_EXCEPTION_RESPONSE)
+    def create_exception_response(original, self, exception, context):
         response = original(self, exception, context)
         try:
             return apply_gateway_response(response, exception, context)
         except Exception:
-            LOG.exception("gateway response for %s not applied", exception.type)
+            patching.plugin_error(LOG, "gateway response for %s not applied", exception.type)
             return response
-
-    create_exception_response.sandbox_gateway_responses = True
-    GatewayExceptionHandler.create_exception_response = create_exception_response
-
-
-class _OnApiGatewayLoad(PluginLifecycleListener):
-    """Applies the patch when the API Gateway provider loads, so start-up stays fast."""
-
-    def on_load_after(self, plugin_spec: PluginSpec, plugin: object, load_result: object = None):
-        if plugin_spec.name.startswith("apigateway:"):
-            apply_patch()
 
 
 @hooks.on_infra_start()
 def apply_gateway_responses() -> None:
-    from localstack.services.plugins import SERVICE_PLUGINS
-
-    SERVICE_PLUGINS.plugin_manager.add_listener(_OnApiGatewayLoad())
-    if "localstack.services.apigateway.next_gen.provider" in sys.modules:  # loaded eagerly
-        apply_patch()
+    patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
+    patching.when_provider_loads("apigateway", apply_patch, PROVIDER_MODULE)

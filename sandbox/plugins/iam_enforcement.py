@@ -109,6 +109,9 @@ from urllib.parse import unquote, urlparse
 
 from localstack.runtime import hooks
 
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
+
 if TYPE_CHECKING:
     from localstack.aws.api import RequestContext
     from localstack.http import Response
@@ -157,6 +160,29 @@ KMS_DENIED_TEXT = (
 )
 
 ALLOW, DENY, IMPLICIT = "allow", "deny", "implicit-deny"
+
+INTERNALS = (
+    Target("localstack.aws.handlers:serve_custom_service_request_handlers.handlers"),
+    Target(
+        "localstack.utils.aws.request_context:extract_access_key_id_from_auth_header",
+        params=("headers",),
+    ),
+    Target("localstack.services.sts.models:sts_stores"),
+    Target("localstack.services.sts.models:TemporaryCredentials.arn"),
+    Target("localstack.services.iam.models:iam_stores"),
+    Target("localstack.services.iam.models:RoleEntity.inline_policies"),
+    Target("localstack.services.kms.models:kms_stores"),
+    Target("localstack.services.sns.models:sns_stores"),
+    Target("moto.dynamodb.models:dynamodb_backends"),
+    Target("moto.iam.access_control:IAMPolicyStatement", params=("statement",)),
+    Target(
+        "moto.iam.access_control:IAMPolicyStatement._check_element_matches",
+        params=("self", "statement_element", "value"),
+    ),
+    Target("localstack.aws.api:CommonServiceException"),
+    Target("localstack.aws.api.sns:AuthorizationErrorException"),
+    Target("localstack.aws.api.sns:KMSAccessDeniedException"),
+)
 
 
 # ------------------------------------------------------------------ policy evaluation
@@ -903,6 +929,7 @@ def enforcement_enabled() -> bool:
 
 def check_internals() -> None:
     """Import every internal the enforcer relies on; raises (naming it) when one is missing."""
+    patching.check(INTERNALS)
     from localstack.aws import handlers
     from localstack.aws.api import CommonServiceException, RequestContext
     from localstack.aws.api.sns import AuthorizationErrorException, KMSAccessDeniedException

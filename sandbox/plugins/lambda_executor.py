@@ -57,8 +57,27 @@ from sandbox.plugins.lambda_runtime.interpreters import (
     unsupported_message,
 )
 from sandbox.plugins.lambda_runtime.process import ChannelClosed, EnvironmentProcess
+from sandbox.plugins.patching import Target
 
 LOG = logging.getLogger(__name__)
+RUNTIME_EXECUTOR = "localstack.services.lambda_.invocation.runtime_executor:RuntimeExecutor"
+# The RuntimeExecutor contract this executor implements (checked by tests, no server).
+INTERNALS = (
+    Target(f"{RUNTIME_EXECUTOR}.__init__", params=("self", "id", "function_version"), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.start", params=("self", "env_vars"), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.stop", params=("self",), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.invoke", params=("self", "payload"), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.get_address", params=("self",), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.get_endpoint_from_executor", params=("self",), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.get_runtime_endpoint", params=("self",), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.get_logs", params=("self",), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.prepare_version", params=("function_version",), exact=True),
+    Target(f"{RUNTIME_EXECUTOR}.cleanup_version", params=("function_version",), exact=True),
+    Target("localstack.services.lambda_.invocation.plugins:RuntimeExecutorPlugin.load"),
+    Target("localstack.services.lambda_.invocation.lambda_models:FunctionVersion.config"),
+    Target("localstack.services.lambda_.invocation.lambda_models:InvocationResult"),
+    Target("localstack.services.lambda_.invocation.executor_endpoint:StatusErrorException"),
+)
 HOST = "127.0.0.1"
 PARTIAL_LOGS_WAIT_SECONDS = 0.2  # how long a timed-out function gets to hand over its logs
 # Variables of LocalStack's own environment that every function process inherits. When LocalStack

@@ -35,6 +35,9 @@ from typing import Any, Final
 
 from localstack.runtime import hooks
 
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
+
 LOG = logging.getLogger(__name__)
 FLUSH_SECONDS: Final = 1.0
 MAX_DATA_PER_CALL: Final = 1000
@@ -121,6 +124,24 @@ class MetricBatcher:
                 )
 
 
+VERSION_MANAGER = "localstack.services.lambda_.invocation.version_manager"
+LAMBDA_PARAMS = ("function_name", "account_id", "region_name")
+RECORD_INVOCATION = Target(f"{VERSION_MANAGER}:record_cw_metric_invocation", LAMBDA_PARAMS, True)
+RECORD_ERROR = Target(f"{VERSION_MANAGER}:record_cw_metric_error", LAMBDA_PARAMS, True)
+PUBLISH_SQS_METRIC = Target(
+    "localstack.services.sqs.provider:publish_sqs_metric",
+    params=("account_id", "region", "queue_name", "metric", "value", "unit"),
+    exact=True,
+)
+INTERNALS = (
+    RECORD_INVOCATION,
+    RECORD_ERROR,
+    PUBLISH_SQS_METRIC,
+    Target("localstack.aws.connect:connect_to"),
+    Target("localstack.utils.bootstrap:is_api_enabled", params=("api",)),
+)
+
+
 def _lambda_key(account: str, region: str, function: str, metric: str) -> Key:
     return (account, region, "AWS/Lambda", metric, (("FunctionName", function),), "Count")
 
@@ -138,25 +159,15 @@ def _flush_forever() -> None:
             continue
         try:
             BATCHER.flush()
-        except Exception as e:  # keep recording; say so loudly
-            LOG.error("metric batching: PutMetricData failed: %s", e)
-
-
-def _replace(module: Any, name: str, replacement: Any) -> None:
-    if not callable(getattr(module, name, None)):
-        raise RuntimeError(
-            f"metric batching: {module.__name__}.{name} is gone (LocalStack upgrade?)"
-        )
-    setattr(module, name, replacement)
+        except Exception:  # keep recording; say so loudly
+            patching.plugin_error(LOG, "metric batching: PutMetricData failed")
 
 
 @hooks.on_infra_start(priority=50)
 def batch_service_metrics() -> None:
     """Route Lambda's and SQS's per-call metrics to BATCHER and start its flusher."""
-    from localstack.services.lambda_.invocation import version_manager
-    from localstack.services.sqs import provider as sqs_provider
-
-    _replace(version_manager, "record_cw_metric_invocation", BATCHER.lambda_invocation)
-    _replace(version_manager, "record_cw_metric_error", BATCHER.lambda_error)
-    _replace(sqs_provider, "publish_sqs_metric", BATCHER.sqs_metric)
+    patching.check(INTERNALS)
+    patching.replace(RECORD_INVOCATION, BATCHER.lambda_invocation)
+    patching.replace(RECORD_ERROR, BATCHER.lambda_error)
+    patching.replace(PUBLISH_SQS_METRIC, BATCHER.sqs_metric)
     threading.Thread(target=_flush_forever, name="metric-batching", daemon=True).start()

@@ -38,6 +38,21 @@ from localstack.runtime import hooks
 from localstack.services.moto import call_moto
 from localstack.services.plugins import Service, aws_provider
 
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
+
+DYNAMODB_LOCAL = "localstack.services.dynamodb.packages:DynamoDBLocalPackageInstaller"
+PREPARE_INSTALLATION = Target(f"{DYNAMODB_LOCAL}._prepare_installation", params=("self", "target"))
+INSTALL = Target(f"{DYNAMODB_LOCAL}._install", params=("self", "target"))
+INTERNALS = (
+    PREPARE_INSTALLATION,
+    INSTALL,
+    Target("localstack.services.moto:call_moto", params=("context",)),
+    Target("localstack.aws.spec:load_service"),
+    Target("localstack.services.plugins:Service.for_provider"),
+    Target("moto.cognitoidp.models:cognitoidp_backends"),
+)
+
 Handler = Callable[[RequestContext, ServiceRequest], object]
 
 
@@ -250,10 +265,10 @@ def application_autoscaling_moto() -> Service:
 @hooks.on_infra_start()
 def refuse_dynamodb_local_download() -> None:
     """Make any attempt to install DynamoDB Local (and its JDK) fail instead of downloading."""
-    from localstack.services.dynamodb.packages import DynamoDBLocalPackageInstaller
+    patching.check(INTERNALS)
 
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("sandbox: DynamoDB Local must never be downloaded; DynamoDB is moto")
 
-    DynamoDBLocalPackageInstaller._prepare_installation = refuse
-    DynamoDBLocalPackageInstaller._install = refuse
+    patching.replace(PREPARE_INSTALLATION, refuse)
+    patching.replace(INSTALL, refuse)

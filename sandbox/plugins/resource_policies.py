@@ -53,7 +53,6 @@ tests/sandbox/plugins/test_resource_policies.py and at start-up):
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -61,8 +60,9 @@ from typing import TYPE_CHECKING, Any
 
 from localstack.runtime import hooks
 
-from sandbox.plugins import iam_enforcement
+from sandbox.plugins import iam_enforcement, patching
 from sandbox.plugins.iam_enforcement import ALLOW, DENY, IMPLICIT, Decision, Key, evaluate
+from sandbox.plugins.patching import Target
 
 if TYPE_CHECKING:
     from localstack.aws.api import RequestContext
@@ -75,6 +75,25 @@ NO_POLICY = "no-policy"
 # What a service needs of a customer managed key to write what it encrypts and read it back
 SERVICE_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 LOG_GROUP_KEY_OPERATIONS = frozenset({"CreateLogGroup", "AssociateKmsKey"})
+CLOUDWATCH = "localstack.services.cloudwatch.provider_v2"
+SET_ALARM_STATE = Target(
+    f"{CLOUDWATCH}:CloudwatchProvider.set_alarm_state", params=("self", "context", "alarm_name")
+)
+ALARM_CONNECT_TO = Target(f"{CLOUDWATCH}:connect_to")
+INTERNALS = (
+    SET_ALARM_STATE,
+    ALARM_CONNECT_TO,
+    Target("localstack.aws.connect:connect_to"),
+    Target("localstack.aws.handlers:serve_custom_service_request_handlers.handlers"),
+    Target("localstack.services.sqs.models:sqs_stores"),
+    Target("localstack.services.sqs.models:SqsQueue.attributes"),
+    Target("localstack.services.lambda_.invocation.models:lambda_stores"),
+    Target("localstack.services.lambda_.invocation.lambda_models:Function.permissions"),
+    Target("localstack.services.lambda_.invocation.lambda_models:FunctionResourcePolicy.policy"),
+    Target("localstack.services.sns.models:sns_stores"),
+    Target("localstack.aws.api:CommonServiceException"),
+    Target("localstack.aws.api.sns:AuthorizationErrorException"),
+)
 
 
 def service_policy_decision(
@@ -325,27 +344,19 @@ def _connect_to(*args: Any, **kwargs: Any) -> Any:
 
 
 def patch_alarm_actions() -> None:
-    from localstack.services.cloudwatch import provider_v2
-
-    cls = provider_v2.CloudwatchProvider
-    original = cls.set_alarm_state
-    if getattr(original, "_sandbox_resource_policies", False):
-        return
-
-    @functools.wraps(original)
-    def set_alarm_state(self, context, alarm_name, *args, **kwargs):
+    @patching.wrap(SET_ALARM_STATE)
+    def set_alarm_state(original, self, context, alarm_name, *args, **kwargs):
         _ALARM.arn = f"arn:aws:cloudwatch:{context.region}:{context.account_id}:alarm:{alarm_name}"
         try:
             return original(self, context, alarm_name, *args, **kwargs)
         finally:
             _ALARM.arn = None
 
-    set_alarm_state._sandbox_resource_policies = True
-    cls.set_alarm_state = set_alarm_state
-    provider_v2.connect_to = _connect_to
+    patching.replace(ALARM_CONNECT_TO, _connect_to)
 
 
 def check_internals() -> None:
+    patching.check(INTERNALS)
     from localstack.aws.api import RequestContext
     from localstack.services.cloudwatch import provider_v2
     from localstack.services.lambda_.invocation.lambda_models import (

@@ -61,8 +61,8 @@ by `check_localstack_internals`, which raises when one is missing):
 - `localstack.services.lambda_.invocation.models.lambda_stores` (`functions[...]
   .reserved_concurrent_executions`) and `localstack.services.lambda_.api_utils
   .function_locators_from_arn`;
-- `localstack.utils.backoff.ExponentialBackoff`, `localstack.utils.patch.patch`, applied from a
-  start-up hook before any mapping exists.
+- `localstack.utils.backoff.ExponentialBackoff`; the patches (`sandbox.plugins.patching`) are
+  applied from a start-up hook before any mapping exists.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ import time
 from typing import Any
 
 from localstack.runtime import hooks
+
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
 
 LOG = logging.getLogger(__name__)
 
@@ -348,15 +351,27 @@ def _require_parameters(function: Any, expected: list[str]) -> None:
         )
 
 
+ESM_WORKER = "localstack.services.lambda_.event_source_mapping.esm_worker:EsmWorker"
+SQS_POLLER = "localstack.services.lambda_.event_source_mapping.pollers.sqs_poller:SqsPoller"
+WORKER_CREATE = Target(f"{ESM_WORKER}.create", params=("self",), exact=True)
+WORKER_START = Target(f"{ESM_WORKER}.start", params=("self",), exact=True)
+WORKER_POLLER_LOOP = Target(f"{ESM_WORKER}.poller_loop", params=("self", "args", "kwargs"))
+POLL_EVENTS = Target(f"{SQS_POLLER}.poll_events", params=("self",), exact=True)
+POLLER_CLOSE = Target(f"{SQS_POLLER}.close", params=("self",), exact=True)
+# The patched methods; `check_localstack_internals` checks the rest of what the plugin reads.
+INTERNALS = (WORKER_CREATE, WORKER_START, WORKER_POLLER_LOOP, POLL_EVENTS, POLLER_CLOSE)
+
+
 def check_localstack_internals() -> None:
     """Raise RuntimeError unless every LocalStack internal this plugin relies on is as expected."""
+    patching.check(INTERNALS)
     from functools import cached_property
 
     from localstack.services.lambda_ import api_utils
     from localstack.services.lambda_.event_source_mapping import esm_worker
     from localstack.services.lambda_.event_source_mapping.pollers import sqs_poller
     from localstack.services.lambda_.invocation import lambda_models, models
-    from localstack.utils import backoff, patch
+    from localstack.utils import backoff
 
     worker = esm_worker.EsmWorker
     for name in ("create", "start", "poller_loop", "delete_esm_in_store"):
@@ -398,7 +413,6 @@ def check_localstack_internals() -> None:
     _require(lambda_models.Function, "reserved_concurrent_executions")
     _require(backoff.ExponentialBackoff, "next_backoff")
     _require(backoff.ExponentialBackoff, "reset")
-    _require(patch, "patch")
 
 
 # ---------------------------------------------------------------------- the patches
@@ -420,11 +434,10 @@ def _create_after(create: Any, worker: Any, predecessor: MappingPollers) -> None
 def apply_sqs_event_source() -> None:
     """Replace the polling of SQS event source mappings (see above); raise if LocalStack changed."""
     check_localstack_internals()
-    from localstack.services.lambda_.event_source_mapping.esm_worker import EsmState, EsmWorker
+    from localstack.services.lambda_.event_source_mapping.esm_worker import EsmState
     from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller
-    from localstack.utils.patch import patch
 
-    @patch(EsmWorker.create)
+    @patching.wrap(WORKER_CREATE)
     def create(fn: Any, self: Any) -> None:
         if not isinstance(self.poller, SqsPoller):
             return fn(self)
@@ -445,7 +458,7 @@ def apply_sqs_event_source() -> None:
         ).start()
         return None
 
-    @patch(EsmWorker.start)
+    @patching.wrap(WORKER_START)
     def start(fn: Any, self: Any) -> None:
         if isinstance(self.poller, SqsPoller):
             pollers = MappingPollers(self)
@@ -454,7 +467,7 @@ def apply_sqs_event_source() -> None:
                 _RUNNING[self.uuid] = pollers
         return fn(self)
 
-    @patch(EsmWorker.poller_loop)
+    @patching.wrap(WORKER_POLLER_LOOP)
     def poller_loop(fn: Any, self: Any, *args: Any, **kwargs: Any) -> None:
         pollers = getattr(self.poller, "_sandbox_pollers", None)
         try:
@@ -466,12 +479,12 @@ def apply_sqs_event_source() -> None:
                         del _RUNNING[self.uuid]
                 pollers.finished.set()
 
-    @patch(SqsPoller.poll_events)
+    @patching.wrap(POLL_EVENTS)
     def poll_events(fn: Any, self: Any) -> None:
         pollers = self.__dict__.get("_sandbox_pollers")
         return fn(self) if pollers is None else pollers.poll_cycle()
 
-    @patch(SqsPoller.close)
+    @patching.wrap(POLLER_CLOSE)
     def close(fn: Any, self: Any) -> None:
         pollers = self.__dict__.get("_sandbox_pollers")
         if pollers is not None:

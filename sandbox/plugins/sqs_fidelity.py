@@ -17,17 +17,31 @@ from typing import Any
 
 from localstack.runtime import hooks
 
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
+
 REMOVED_WHEN_EMPTY = ("RedriveAllowPolicy",)
+SET_QUEUE_ATTRIBUTES = Target(
+    "localstack.services.sqs.provider:SqsProvider.set_queue_attributes",
+    params=("self", "context", "queue_url", "attributes"),
+)
+INTERNALS = (
+    SET_QUEUE_ATTRIBUTES,
+    Target(
+        "localstack.services.sqs.provider:SqsProvider._resolve_queue",
+        params=("self", "context", "queue_name", "queue_url"),
+    ),
+    Target("localstack.services.sqs.models:SqsQueue.attributes"),
+)
 
 
 @hooks.on_infra_start(priority=50)
 def apply_sqs_fidelity() -> None:
-    from localstack.services.sqs.provider import SqsProvider
-    from localstack.utils.patch import patch
+    patching.check(INTERNALS)
 
-    @patch(SqsProvider.set_queue_attributes)
+    @patching.wrap(SET_QUEUE_ATTRIBUTES)
     def set_queue_attributes(
-        fn: Any, self: SqsProvider, context: Any, queue_url: str, attributes: dict, **kwargs: Any
+        fn: Any, self: Any, context: Any, queue_url: str, attributes: dict, **kwargs: Any
     ) -> None:
         fn(self, context, queue_url, attributes, **kwargs)
         emptied = [name for name in REMOVED_WHEN_EMPTY if (attributes or {}).get(name) == ""]

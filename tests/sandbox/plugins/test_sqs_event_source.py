@@ -40,7 +40,6 @@ def test_localstack_internals_are_what_the_plugin_relies_on() -> None:
     from localstack.services.sqs.constants import HEADER_LOCALSTACK_SQS_OVERRIDE_MESSAGE_COUNT
     from localstack.services.sqs.models import StandardQueue
     from localstack.utils.backoff import ExponentialBackoff
-    from localstack.utils.patch import patch
 
     # The patched methods and the ones called.
     assert _parameters(EsmWorker.create) == ["self"]
@@ -54,7 +53,6 @@ def test_localstack_internals_are_what_the_plugin_relies_on() -> None:
     assert _parameters(split_by_message_group_id) == ["messages"]
     assert _parameters(function_locators_from_arn) == ["arn"]
     assert {"initial_interval", "max_interval"} <= set(_parameters(ExponentialBackoff))
-    assert callable(patch)
     # The instance attributes used (annotated on the classes).
     worker_attributes = inspect.get_annotations(EsmWorker)
     for name in ("poller", "esm_config", "enabled", "current_state", "_shutdown_event"):

@@ -1,4 +1,4 @@
-"""`python -m sandbox.bench` — how fast the sandbox starts and how fast its Lambdas answer.
+"""`python -m harness.bench` — how fast the sandbox starts and how fast its Lambdas answer.
 
 Each run starts a fresh sandbox (own free port, own temp home), measures, and stops it; the
 figures printed are medians over the runs. Latencies are measured from the client: a cold invoke
