@@ -24,7 +24,6 @@ LocalStack/moto internals relied on:
 
 from __future__ import annotations
 
-import functools
 import threading
 import uuid
 from collections.abc import Callable
@@ -44,13 +43,26 @@ from sandbox.plugins.patching import Target
 DYNAMODB_LOCAL = "localstack.services.dynamodb.packages:DynamoDBLocalPackageInstaller"
 PREPARE_INSTALLATION = Target(f"{DYNAMODB_LOCAL}._prepare_installation", params=("self", "target"))
 INSTALL = Target(f"{DYNAMODB_LOCAL}._install", params=("self", "target"))
+COGNITO_MODELS = "moto.cognitoidp.models"
+POOL_INIT = Target(
+    f"{COGNITO_MODELS}:CognitoIdpUserPool.__init__",
+    params=("self", "account_id", "region", "name", "extended_config"),
+)
+COGNITO_JWT = Target(f"{COGNITO_MODELS}:jwt")
+COGNITO_INTERNALS = (
+    POOL_INIT,
+    COGNITO_JWT,
+    Target(f"{COGNITO_MODELS}:jwt.encode", params=("header", "claims", "key")),
+    Target(f"{COGNITO_MODELS}:CognitoIdpUserPool.create_jwt"),
+)
 INTERNALS = (
     PREPARE_INSTALLATION,
     INSTALL,
+    *COGNITO_INTERNALS,
     Target("localstack.services.moto:call_moto", params=("context",)),
     Target("localstack.aws.spec:load_service"),
     Target("localstack.services.plugins:Service.for_provider"),
-    Target("moto.cognitoidp.models:cognitoidp_backends"),
+    Target(f"{COGNITO_MODELS}:cognitoidp_backends"),
 )
 
 Handler = Callable[[RequestContext, ServiceRequest], object]
@@ -159,25 +171,18 @@ def sign_with_a_key_per_pool() -> None:
     """Give each user pool created from now on a signing key of its own (idempotent).
 
     Raises when moto's internals moved, rather than leaving every pool on the published key."""
-    from moto.cognitoidp import models
+    patching.check(COGNITO_INTERNALS)
 
-    pool_class = models.CognitoIdpUserPool
-    if getattr(pool_class.__init__, "sandbox_own_key", False):
-        return
-    if not callable(getattr(pool_class, "create_jwt", None)) or not hasattr(models, "jwt"):
-        raise RuntimeError("sandbox: moto.cognitoidp.models changed; pool keys cannot be set")
-    moto_init = pool_class.__init__
-
-    @functools.wraps(moto_init)
-    def init_with_own_key(self: Any, *args: Any, **kwargs: Any) -> None:
+    @patching.wrap(POOL_INIT)
+    def init_with_own_key(moto_init: Any, self: Any, *args: Any, **kwargs: Any) -> None:
         moto_init(self, *args, **kwargs)
         if not hasattr(self, "json_web_key"):
             raise RuntimeError("sandbox: moto's user pool has no json_web_key to replace")
         self.json_web_key = new_signing_key()
 
-    init_with_own_key.sandbox_own_key = True  # type: ignore[attr-defined]
-    pool_class.__init__ = init_with_own_key
-    models.jwt = _JwtSignedWithTheKeysKid(models.jwt)
+    jwt = COGNITO_JWT.resolve()
+    if not isinstance(jwt, _JwtSignedWithTheKeysKid):
+        patching.replace(COGNITO_JWT, _JwtSignedWithTheKeysKid(jwt))
 
 
 # --- Application Auto Scaling tags: moto ignores them; kept by ARN on the moto backend of the
@@ -267,7 +272,7 @@ def refuse_dynamodb_local_download() -> None:
     """Make any attempt to install DynamoDB Local (and its JDK) fail instead of downloading."""
     patching.check(INTERNALS)
 
-    def refuse(*_args: object, **_kwargs: object) -> None:
+    def refuse(self: object, target: object) -> None:
         raise RuntimeError("sandbox: DynamoDB Local must never be downloaded; DynamoDB is moto")
 
     patching.replace(PREPARE_INSTALLATION, refuse)
