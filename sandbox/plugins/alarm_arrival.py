@@ -34,6 +34,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
+
 LOG = logging.getLogger(__name__)
 
 # Statistics for which a datapoint that does not breach cannot make the period breach.
@@ -138,16 +141,31 @@ class ArrivalEvaluator:
                     LOG.info("alarm %s: evaluation on arrival failed: %s", arn, e)
 
 
+CALCULATE_ALARM_STATE = Target(
+    "localstack.services.cloudwatch.alarm_scheduler:calculate_alarm_state",
+    params=("alarm_arn",),
+    exact=True,
+)
+PUT_METRIC_DATA = Target(
+    "localstack.services.cloudwatch.provider_v2:CloudwatchProvider.put_metric_data",
+    params=("self", "context", "namespace", "metric_data"),
+)
+INTERNALS = (
+    CALCULATE_ALARM_STATE,
+    PUT_METRIC_DATA,
+    Target("localstack.services.cloudwatch.models:cloudwatch_stores"),
+)
+
+
 def apply_alarm_arrival() -> None:
     """Patch PutMetricData and alarm evaluation (called from cloudwatch_fidelity's hook)."""
     from localstack.services.cloudwatch import alarm_scheduler
     from localstack.services.cloudwatch.models import cloudwatch_stores
-    from localstack.services.cloudwatch.provider_v2 import CloudwatchProvider
-    from localstack.utils.patch import patch
 
+    patching.check(INTERNALS)
     one_at_a_time = threading.Lock()
 
-    @patch(alarm_scheduler.calculate_alarm_state)
+    @patching.wrap(CALCULATE_ALARM_STATE)
     def _serialised(fn: Any, alarm_arn: str) -> None:
         with one_at_a_time:
             fn(alarm_arn)
@@ -159,7 +177,7 @@ def apply_alarm_arrival() -> None:
 
     evaluator = ArrivalEvaluator(alarm_scheduler.calculate_alarm_state, scheduled)
 
-    @patch(CloudwatchProvider.put_metric_data)
+    @patching.wrap(PUT_METRIC_DATA)
     def _then_evaluate(fn: Any, self: Any, context: Any, namespace: str, *args: Any, **kw: Any):
         result = fn(self, context, namespace, *args, **kw)
         if self not in providers:

@@ -35,7 +35,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from localstack.runtime import hooks
-from plux import PluginLifecycleListener, PluginSpec
+
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
 
 if TYPE_CHECKING:
     from localstack.http import Request, Response
@@ -61,6 +63,24 @@ def not_deployed_message(api_id: str) -> str:
         "since the endpoint was read, or the id or stage is wrong): run `make deploy` and use "
         "the api_endpoint it prints."
     )
+
+
+EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
+PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
+INTERNALS = (
+    Target(
+        f"{EXECUTE_API}.handlers.method_request:MethodRequestHandler._is_body_valid",
+        params=("method", "rest_api", "request"),
+        exact=True,
+    ),
+    Target(
+        f"{EXECUTE_API}.router:ApiGatewayEndpoint.create_not_found_response",
+        params=("api_id",),
+        exact=True,
+    ),
+    Target("localstack.services.edge:ROUTER.add"),
+    Target("localstack.services.plugins:SERVICE_PLUGINS.require"),
+)
 
 
 def patch_body_validation() -> None:
@@ -101,6 +121,7 @@ def patch_not_found() -> None:
 
 
 def apply_patches() -> None:
+    patching.check(INTERNALS)
     patch_body_validation()
     patch_not_found()
 
@@ -132,21 +153,11 @@ class LoadApiGatewayFirst:
         return provider.router.handler(request, **kwargs)
 
 
-class _OnApiGatewayLoad(PluginLifecycleListener):
-    """Applies the patches when the API Gateway provider loads, so start-up stays fast."""
-
-    def on_load_after(self, plugin_spec: PluginSpec, plugin: object, load_result: object = None):
-        if plugin_spec.name.startswith("apigateway:"):
-            apply_patches()
-
-
 @hooks.on_infra_start()
 def apply_execute_api_fidelity() -> None:
-    from localstack.services.plugins import SERVICE_PLUGINS
-
-    SERVICE_PLUGINS.plugin_manager.add_listener(_OnApiGatewayLoad())
-    if "localstack.services.apigateway.next_gen.provider" in sys.modules:  # loaded eagerly
-        apply_patches()
-    else:
+    patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
+    eager = PROVIDER_MODULE in sys.modules
+    patching.when_provider_loads("apigateway", apply_patches, PROVIDER_MODULE)
+    if not eager:
         LoadApiGatewayFirst().register()
         LOG.info("execute-api routes served from start-up (API Gateway loads on first use)")

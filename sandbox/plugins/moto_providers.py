@@ -270,7 +270,7 @@ def application_autoscaling_moto() -> Service:
 @hooks.on_infra_start()
 def refuse_dynamodb_local_download() -> None:
     """Make any attempt to install DynamoDB Local (and its JDK) fail instead of downloading."""
-    patching.check(INTERNALS)
+    patching.check((PREPARE_INSTALLATION, INSTALL))  # the rest when the providers load
 
     def refuse(self: object, target: object) -> None:
         raise RuntimeError("sandbox: DynamoDB Local must never be downloaded; DynamoDB is moto")
