@@ -70,6 +70,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ] + short[len(ordered) :]
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures a test recorded with `record_property("generated_requests", ...)`, shown even
+    under xdist (workers' output is not): the generated-request suite's counts."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "generated_requests" and report.when == "call":
+                    terminalreporter.write_line(str(value))
+
+
 def lane(priority: str) -> str:
     return f"lane-{priority}"
 
