@@ -151,7 +151,8 @@ def test_poison_is_dead_lettered_at_once_and_alarmed_while_its_batch_mates_are_s
             alarms.wait_for_state(alarm, "ALARM", timeout=2 * period + 5, since=sent_at)
             subscriber.wait_for(alarm, "ALARM", timeout=10, since=sent_at)
 
-            # Drained: OK once the evaluation window holds no breaching datapoint.
+            # Drained: OK once the alarm's most recent EvaluationPeriods datapoints (its window,
+            # as on AWS: sandbox/plugins/cloudwatch_fidelity.py) hold no breaching one.
             drained_at = time.time()
             assert remove(sqs, queue["dlq_url"], marker) == 1
             alarms.wait_for_state(alarm, "OK", timeout=4 * period + 10, since=drained_at)
