@@ -20,12 +20,13 @@ BAD_BODY = '{"message": "Invalid request body", "errors": [{"field": "body"}]}'
 
 
 def call(url: str, method: str, body: bytes | None = None) -> tuple[int, str, str]:
-    """(status, Content-Type, text) of one request."""
+    """(status, Content-Type, text) of one request. The timeout leaves room for the first
+    request after a start, which loads the API Gateway provider (seconds; more on a busy box)."""
     request = urllib.request.Request(
         url, method=method, data=body, headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             reply = response
             return reply.status, reply.headers["Content-Type"], reply.read().decode()
     except urllib.error.HTTPError as error:
