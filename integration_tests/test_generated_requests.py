@@ -142,11 +142,12 @@ def schema(api: Api) -> Any:
 @pytest.fixture
 def run(api: Api, users: UserFactory) -> Iterator[Run]:
     chosen = int(os.environ.get("GENERATED_REQUESTS_SEED") or random.randrange(2**32))
-    yield Run(api, users.create(name="gen"), users.create(admin=True, name="gen-admin"), chosen)
+    sender = users.create(sender=True, name="gen")
+    yield Run(api, sender, users.create(admin=True, name="gen-admin"), chosen)
 
 
 def token_for(run: Run, method: str) -> str:
-    """Readers read as an admin (so every parameter reaches the table); the sender posts."""
+    """Readers read as an admin (so every parameter reaches the table); a sender posts."""
     return run.sender.id_token if method == "POST" else run.admin.id_token
 
 
