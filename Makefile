@@ -10,7 +10,7 @@ WORKERS ?= 6
 # uv when `make setup` installed it (seconds), pip otherwise.
 PIP_INSTALL = $(if $(wildcard $(VENV)/bin/uv),$(VENV)/bin/uv pip install -q --python $(1),$(1) -m pip install -q --disable-pip-version-check)
 
-.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit iam-report
+.PHONY: help setup up down status logs reset test lint bench-sandbox deploy destroy build tools tf-check demo e2e unit iam-report image compose-up compose-down test-container
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -113,3 +113,21 @@ $(LOAD_STAMP): load/requirements.txt | $(STAMP)
 .PHONY: load
 load: setup $(LOAD_STAMP) ## load test with Locust: PROFILE=steady|flood|burst|smoke ARGS="--rate 25 ..." (python -m load --help)
 	@$(PY) -m load $(PROFILE) $(ARGS)
+
+# ------------------------------------------------------------ the sandbox in a container (optional)
+# For machines where Docker is the norm; `make up` needs none of it. Needs a Docker engine.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+image: setup ## the sandbox image, built offline: debootstrap base + wheelhouse, no image pulled
+	@TIMEFORMAT='image: wall time %R s'; time scripts/container_image.sh
+
+compose-up: image ## the sandbox container via docker compose on 127.0.0.1:$${SANDBOX_PORT:-4566}; waits until healthy
+	@mkdir -p $${SANDBOX_HOME:-.sandbox-container}
+	@SANDBOX_RUN_AS=$$(id -u):$$(id -g) $(COMPOSE) up -d
+	@$(PY) -m harness.container wait
+
+compose-down: ## remove the compose sandbox container
+	@$(COMPOSE) down
+
+test-container: setup image ## checks of the container, then the end-to-end suites against it (testcontainers)
+	@TIMEFORMAT='test-container: wall time %R s'; time $(PY) -m pytest --sandbox container -n $(WORKERS) tests/harness/test_container.py integration_tests $(PYTEST_ARGS)

@@ -9,6 +9,8 @@ when the stack's configuration changed. A deploy is skipped when neither the sta
 the function zips nor the sandbox's state changed since the last one. While the zips are built
 and Terraform prepared, the sandbox's services are loaded (harness.warmup). The deploy prints
 the time of each step and its slowest resources.
+The sandbox is a host process or, with SANDBOX_RUNTIME=container, a container
+(harness/container.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import warmup
+from harness.container import backend
 from sandbox import launcher, terraform
 from sandbox.config import REPO_ROOT, SandboxConfig
 
@@ -167,7 +170,7 @@ def var_args() -> list[str]:
 def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     """Bring the sandbox up if needed, build, apply; return the stack's outputs."""
     started = time.monotonic()
-    seconds = launcher.up(config)
+    seconds = backend().up(config)
     if seconds is not None:
         say(f"sandbox started at {config.endpoint} in {seconds:.1f} s")
     warming = warmup.start(config)
@@ -176,7 +179,7 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     say(f"build: {time.monotonic() - build_started:.1f} s")
     # The sandbox's state id (kept by its snapshots); a sandbox without one: its instance.
     status = launcher.state(config) or {}
-    state_id = status.get("state_id") or launcher.running(config).instance_id
+    state_id = status.get("state_id") or backend().running(config).instance_id
     work = workdir(config)
     stack = work / "stack"
     stamp = work / "fingerprint"
@@ -238,7 +241,7 @@ def plan_changes(config: SandboxConfig) -> int:
 def destroy(config: SandboxConfig) -> bool:
     """Destroy what the last deploy created; False when there is nothing deployed."""
     stack = workdir(config) / "stack"
-    if launcher.running(config) is None or not (stack / "terraform.tfstate").exists():
+    if backend().running(config) is None or not (stack / "terraform.tfstate").exists():
         forget_state(config)
         return False
     prepare(config, stack)

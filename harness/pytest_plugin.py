@@ -7,6 +7,9 @@ The sandbox is started once per test session, also under xdist: workers start it
 stack) under a file lock, so one does the work and the others find it done. The session leases
 the sandbox while it runs (sandbox.sessions): at its end it stops the sandbox only if one of its
 own workers started it and no other session still uses it.
+`--sandbox container` (or SANDBOX_RUNTIME=container) runs the same sandbox in a container
+started through testcontainers (harness/container.py); without a Docker engine or the image, the
+tests that need the sandbox skip, saying why.
 `--target aws` runs the integration suites against a stack deployed on AWS instead, given its
 `terraform output -json` (`--stack-outputs`), with test users it creates and removes itself.
 """
@@ -25,13 +28,12 @@ from typing import Any
 import boto3
 import pytest
 
-from harness import sandbox_log, skips
+from harness import container, sandbox_log, skips
 from harness.api import Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
 from harness.users import UserFactory
-from sandbox import launcher
-from sandbox.config import SandboxConfig
+from sandbox.config import RUNTIME_VARIABLE, SandboxConfig
 from sandbox.sessions import Sessions
 
 SESSION = pytest.StashKey[str]()  # this test session's lease on the sandbox
@@ -51,6 +53,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("STACK_OUTPUTS"),
         help="with --target aws: a file holding `terraform output -json` of the deployed stack",
     )
+    group.addoption(
+        "--sandbox",
+        choices=["process", "container"],
+        default=os.environ.get(RUNTIME_VARIABLE, "process"),
+        help="how the sandbox runs: a host process (default) or the image of `make image` "
+        "in a container through testcontainers (needs a Docker engine)",
+    )
 
 
 SESSION_KEY = "sandbox_session"
@@ -58,6 +67,7 @@ SESSION_KEY = "sandbox_session"
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller, with or without xdist
+        os.environ[RUNTIME_VARIABLE] = config.getoption("--sandbox")  # workers inherit it
         config.pluginmanager.register(skips.SkipPolicy.from_config(config), "skip-policy")
         config.stash[SESSION] = f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         Sessions(SandboxConfig.from_env()).register(config.stash[SESSION])
@@ -97,13 +107,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    container.deselect_container_tests(config, items)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or SESSION not in config.stash:
         return
     sandbox_config = SandboxConfig.from_env()
     with session_lock(sandbox_config, "sandbox"):
         if Sessions(sandbox_config).release_and_should_stop(config.stash[SESSION]):
-            launcher.down(sandbox_config)
+            container.backend().down(sandbox_config)
 
 
 @contextmanager
@@ -128,8 +142,10 @@ def sandbox_config() -> SandboxConfig:
 @pytest.fixture(scope="session")
 def sandbox(request: pytest.FixtureRequest, sandbox_config: SandboxConfig) -> SandboxConfig:
     """A running sandbox (started by the first worker that needs it)."""
+    if container.selected() and (problem := container.engine_problem()):
+        pytest.skip(f"--sandbox container: {problem}")
     with session_lock(sandbox_config, "sandbox"):
-        if launcher.up(sandbox_config) is not None:
+        if container.backend().up(sandbox_config) is not None:
             Sessions(sandbox_config).started(session_token(request.config))
     for key, value in sandbox_config.client_env().items():
         os.environ.setdefault(key, value)

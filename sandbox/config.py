@@ -15,6 +15,8 @@ DEFAULT_PORT = 4566
 HOST = "127.0.0.1"
 # The home's folder for `make deploy`'s Terraform state (harness/deploy.py); snapshots carry it.
 DEPLOY_FOLDER = "deploy"
+# "process" (default, `make up`) or "container" (the harness starts the image: harness/container.py)
+RUNTIME_VARIABLE = "SANDBOX_RUNTIME"
 
 # Every LocalStack default that would reach outside the machine is switched off here.
 OFFLINE_SETTINGS = {
@@ -42,11 +44,19 @@ class SandboxConfig:
 
     port: int
     home: Path
+    # Where LocalStack listens. Loopback, except in a container's own network namespace, where
+    # the container entry point (sandbox/container.py) listens on its interface so that the port
+    # can be published, on the host's 127.0.0.1 only.
+    bind: str = HOST
 
     @classmethod
     def from_env(cls) -> SandboxConfig:
         port = int(os.environ.get("SANDBOX_PORT", DEFAULT_PORT))
-        home = Path(os.environ.get("SANDBOX_HOME", REPO_ROOT / ".sandbox")).resolve()
+        # A container's sandbox (SANDBOX_RUNTIME=container, harness/container.py) keeps its
+        # files apart: its Lambda runtime folder links to the container's Python, not the host's.
+        in_container = os.environ.get(RUNTIME_VARIABLE) == "container"
+        default = ".sandbox-container" if in_container else ".sandbox"
+        home = Path(os.environ.get("SANDBOX_HOME", REPO_ROOT / default)).resolve()
         return cls(port=port, home=home)
 
     @property
@@ -84,7 +94,7 @@ class SandboxConfig:
             "TMPDIR": str(self.tmp_dir),
             # The Twisted server ignores the host part of GATEWAY_LISTEN; hypercorn honours it.
             "GATEWAY_SERVER": "hypercorn",
-            "GATEWAY_LISTEN": f"{HOST}:{self.port}",
+            "GATEWAY_LISTEN": f"{self.bind}:{self.port}",
             "LOCALSTACK_HOST": f"{HOST}:{self.port}",
             # *.localhost.localstack.cloud does not resolve offline: queue URLs use LOCALSTACK_HOST.
             "SQS_ENDPOINT_STRATEGY": "off",
