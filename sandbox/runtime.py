@@ -17,6 +17,13 @@ import threading
 
 from localstack.runtime import hooks
 
+from sandbox.plugins.patching import Target
+
+INTERNALS = (
+    Target("localstack.runtime.hooks:on_infra_ready"),
+    Target("localstack.runtime.main:main"),
+)
+
 
 @hooks.on_infra_ready(priority=-100)  # after the restore (sandbox/plugins/persistence.py)
 def resume_collector() -> None:

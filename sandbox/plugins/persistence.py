@@ -62,6 +62,8 @@ from localstack.http import Request, Resource, Response
 from localstack.runtime import hooks
 
 from sandbox import snapshots
+from sandbox.plugins import patching
+from sandbox.plugins.patching import Target
 
 LOG = logging.getLogger(__name__)
 
@@ -80,7 +82,25 @@ DERIVED_OPERATIONS = frozenset({"PutMetricData"})
 PICKLE_ATTEMPTS = 3  # a request may change a dict while it is pickled: try again
 
 
+INTERNALS = (
+    Target("localstack.aws.handlers:run_custom_response_handlers.handlers"),
+    Target("localstack.services.plugins:SERVICE_PLUGINS.list_active_services"),
+    Target("localstack.services.plugins:SERVICE_PLUGINS.require"),
+    Target("localstack.services.plugins:Service.accept_state_visitor"),
+    Target("localstack.services.s3.models:S3Object"),
+    Target("localstack.services.s3.models:s3_stores"),
+    Target("localstack.services.stores:AccountRegionBundle.reset"),
+    Target("localstack.services.stores:RegionBundle"),
+    Target("localstack.state:AssetDirectory"),
+    Target("localstack.state:StateVisitor"),
+    Target("localstack.state.pickle:Pickler"),
+    Target("moto.core.base_backend:BackendDict"),
+    Target("moto.core.base_backend:backend_lock"),
+)
+
+
 def check_internals() -> None:
+    patching.check(INTERNALS)
     from localstack.aws import handlers
     from localstack.services.plugins import SERVICE_PLUGINS, Service
     from localstack.services.s3.models import S3Object, s3_stores  # noqa: F401
