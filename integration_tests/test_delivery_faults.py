@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
 
 VARIANT = Path(__file__).parent / "variants" / "processor_faults.py"
 TIMEOUT_SECONDS = 4
-CRASH_TIMEOUT_SECONDS = 15
+AMPLE_TIMEOUT_SECONDS = 15
 MAX_RECEIVE_COUNT = 3
 DELIVERED = "notification.delivered"
 
@@ -192,7 +192,7 @@ def test_a_timeout_after_the_store_is_completed_by_the_redelivery(
 def test_a_reply_lost_after_dynamodb_committed_is_retried_and_delivers_once(
     fault: str, faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
 ) -> None:
-    processor = faulty_processor(batch_size=1)
+    processor = faulty_processor(batch_size=1, timeout=AMPLE_TIMEOUT_SECONDS)
     notification = topic_message("medium", user(unique), f"{fault}: botocore retries")
     processor.send((notification, fault))
     processor.wait_delivered_once(notification["id"])
@@ -205,13 +205,13 @@ def test_a_reply_lost_after_dynamodb_committed_is_retried_and_delivers_once(
 def test_a_crash_before_the_batch_response_delivers_nothing_twice(
     faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
 ) -> None:
-    processor = faulty_processor(batch_size=10, window=1, timeout=CRASH_TIMEOUT_SECONDS)
+    processor = faulty_processor(batch_size=10, window=1, timeout=AMPLE_TIMEOUT_SECONDS)
     who = user(unique)
     batch = [topic_message("low", who, f"crash batch {n}") for n in range(3)]
     processor.send(*[(n, "crash_before_response" if i == 1 else None) for i, n in enumerate(batch)])
     invocation = {}
     for notification in batch:
-        processor.wait_delivered_once(notification["id"], timeout=2 * CRASH_TIMEOUT_SECONDS + 10)
+        processor.wait_delivered_once(notification["id"], timeout=2 * AMPLE_TIMEOUT_SECONDS + 10)
         [delivered] = processor.lines(notification["id"])
         invocation[notification["id"]] = delivered.get("function_request_id")
     # Every record of the invocation that crashed comes back (its response was lost) and finds
@@ -222,7 +222,7 @@ def test_a_crash_before_the_batch_response_delivers_nothing_twice(
     for notification in [n for n in batch if invocation[n["id"]] == crashed]:
         eventually(
             lambda n=notification: processor.lines(n["id"], "notification.duplicate"),
-            timeout=visibility_timeout(CRASH_TIMEOUT_SECONDS) * 3,
+            timeout=visibility_timeout(AMPLE_TIMEOUT_SECONDS) * 3,
             interval=0.5,
             describe=lambda n=notification: f"{n['id']} not redelivered: "
             f"{processor.kinds(n['id'])}",
