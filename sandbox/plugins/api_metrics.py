@@ -33,7 +33,7 @@ one raises plux's PluginException, so the API Gateway provider fails to load, na
 - `RestApiInvocationContext`: `.deployment` (`.account_id`, `.region`, `.rest_api.rest_api`
   `name`), `.stage`, `.stage_configuration` (`methodSettings`), `.resource` (`path`),
   `.resource_method` (`httpMethod`); the context takes extra attributes (rolo RequestContext);
-- `localstack.utils.patch.patch`;
+- applied through `sandbox.plugins.patching` (targets checked, see INTERNALS);
 - `localstack.services.plugins.SERVICE_PLUGINS.plugin_manager` (plux `add_listener`): the patch is
   applied when the apigateway provider loads, because importing the handler chain takes seconds.
 """
@@ -41,16 +41,16 @@ one raises plux's PluginException, so the API Gateway provider fails to load, na
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from localstack.runtime import hooks
-from plux import PluginException, PluginLifecycleListener, PluginSpec
 
+from sandbox.plugins import patching
 from sandbox.plugins.api_throttling import ALL_METHODS, method_setting_keys
 from sandbox.plugins.metric_batching import BATCHER, Key
+from sandbox.plugins.patching import Target
 
 if TYPE_CHECKING:
     from localstack.services.apigateway.next_gen.execute_api.context import (
@@ -58,6 +58,19 @@ if TYPE_CHECKING:
     )
 
 LOG = logging.getLogger(__name__)
+EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
+PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
+PROCESS_WITH_CONTEXT = Target(
+    f"{EXECUTE_API}.gateway:RestApiGateway.process_with_context",
+    params=("self", "context", "response"),
+    exact=True,
+)
+INTEGRATION_CALL = Target(
+    f"{EXECUTE_API}.handlers.integration:IntegrationHandler.__call__",
+    params=("self", "chain", "context", "response"),
+    exact=True,
+)
+INTERNALS = (PROCESS_WITH_CONTEXT, INTEGRATION_CALL)
 NAMESPACE: Final = "AWS/ApiGateway"
 INTEGRATION_MS: Final = "sandbox_integration_ms"  # set on the invocation context
 METRICS_ENABLED: Final = "metricsEnabled"
@@ -140,25 +153,12 @@ def record(context: RestApiInvocationContext, status: int, started: float) -> No
 def apply_patches() -> None:
     """Time every REST API invocation and its backend call (once).
 
-    Raises plux's PluginException (the API Gateway provider then fails to load) when the
-    LocalStack internals it relies on are missing.
+    Raises (the API Gateway provider then fails to load, see `patching.when_provider_loads`)
+    when the LocalStack internals it relies on are missing.
     """
-    try:
-        from localstack.services.apigateway.next_gen.execute_api.gateway import RestApiGateway
-        from localstack.services.apigateway.next_gen.execute_api.handlers.integration import (
-            IntegrationHandler,
-        )
-        from localstack.utils.patch import patch
+    patching.check(INTERNALS)
 
-        targets = (RestApiGateway.process_with_context, IntegrationHandler.__call__)
-    except Exception as e:
-        raise PluginException(
-            f"sandbox api_metrics: LocalStack internals missing, no API Gateway metrics: {e!r}"
-        ) from e
-    if getattr(targets[0], "_sandbox_api_metrics", False):
-        return
-
-    @patch(RestApiGateway.process_with_context)
+    @patching.wrap(PROCESS_WITH_CONTEXT)
     def _measured(fn: Any, self: Any, context: Any, response: Any) -> None:
         started = time.perf_counter()
         try:
@@ -168,7 +168,7 @@ def apply_patches() -> None:
             raise
         record(context, response.status_code, started)
 
-    @patch(IntegrationHandler.__call__)
+    @patching.wrap(INTEGRATION_CALL)
     def _backend_timed(fn: Any, self: Any, chain: Any, context: Any, response: Any) -> None:
         started = time.perf_counter()
         try:
@@ -176,22 +176,9 @@ def apply_patches() -> None:
         finally:
             setattr(context, INTEGRATION_MS, (time.perf_counter() - started) * 1000)
 
-    RestApiGateway.process_with_context._sandbox_api_metrics = True
-
-
-class _OnApiGatewayLoad(PluginLifecycleListener):
-    """Applies the patches when the API Gateway provider loads, so start-up stays fast."""
-
-    def on_load_after(self, plugin_spec: PluginSpec, plugin: object, load_result: object = None):
-        if plugin_spec.name.startswith("apigateway:"):
-            apply_patches()
-
 
 @hooks.on_infra_start()
 def register_api_metrics() -> None:
     """Publish API Gateway metrics for every REST API request (see the module docstring)."""
-    from localstack.services.plugins import SERVICE_PLUGINS
-
-    SERVICE_PLUGINS.plugin_manager.add_listener(_OnApiGatewayLoad())
-    if "localstack.services.apigateway.next_gen.provider" in sys.modules:  # loaded eagerly
-        apply_patches()
+    patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
+    patching.when_provider_loads("apigateway", apply_patches, PROVIDER_MODULE)
