@@ -6,9 +6,8 @@ Terraform state lives and dies with the sandbox's state: the sandbox names its s
 kept across `down`/`up` by its snapshots, new after `make reset`), and a new state means a fresh
 Terraform state. The copy's `.terraform` and override survive it and `terraform init` runs only
 when the stack's configuration changed. A deploy is skipped when neither the stack, the tfvars,
-the function zips nor the sandbox's state changed since the last one. While the zips are built
-and Terraform prepared, the sandbox's services are loaded (harness.warmup). The deploy prints
-the time of each step and its slowest resources.
+the function zips nor the sandbox's state changed since the last one. The deploy prints the
+time of each step and its slowest resources.
 The sandbox is a host process or, with SANDBOX_RUNTIME=container, a container
 (harness/container.py).
 """
@@ -26,7 +25,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import warmup
 from harness.container import backend
 from sandbox import launcher, terraform
 from sandbox.config import REPO_ROOT, SandboxConfig
@@ -173,7 +171,6 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     seconds = backend().up(config)
     if seconds is not None:
         say(f"sandbox started at {config.endpoint} in {seconds:.1f} s")
-    warming = warmup.start(config)
     build_started = time.monotonic()
     build()
     say(f"build: {time.monotonic() - build_started:.1f} s")
@@ -203,7 +200,6 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     sync_stack(stack)
     say(f"applying stack/ (log: {work / 'terraform.log'})")
     prepare(config, stack)
-    warming.join()
     # Each SQS resource holds a slot ~25 s while the AWS provider waits for its attributes to
     # propagate; more parallel slots keep the other resources from queueing behind them.
     applied = tf(
