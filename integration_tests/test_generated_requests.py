@@ -73,6 +73,7 @@ NOT_IN_THE_SCHEMA = {
 TOO_LONG = 3000  # characters: over DynamoDB's 2,048-byte partition key and 1,024-byte sort key
 INVISIBLE = "\u0000\u0007\u001b\t\n \u00a0\u200b\u200c\u200d\u2060\ufeff\u3000\u0301"
 STORED_TIMEOUT = 120.0
+JSON = {"Content-Type": "application/json"}
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 #: Requests in flight at once (the stage's throttling is far above this; so is Lambda's).
 SENDERS = 4
@@ -250,8 +251,13 @@ def send_hostile(run: Run, schema: Any, submit: Callable[..., Any]) -> None:
     """Inputs no schema generates: bytes, huge ids, wrong media types, invisible messages."""
     rng = random.Random(run.seed)
     post = ("POST", "/notifications")
-    sender = run.sender.id_token
-    as_json = {"Content-Type": "application/json"}
+
+    def post_as_sender(label: str, expected: set[tuple[int, str | None]], **kwargs: Any) -> None:
+        token = run.sender.id_token
+        submit(
+            send_raw, run, schema, label, post, "/notifications", expected, token=token, **kwargs
+        )
+
     bodies = [
         b'{"user_id":"alice","message":"\xff","priority":"low"}',
         b'{"user_id":"alice","message":"caf\xe9","priority":"low"}',  # latin-1
@@ -261,18 +267,7 @@ def send_hostile(run: Run, schema: Any, submit: Callable[..., Any]) -> None:
         *(not_utf8(rng) for _ in range(15)),
     ]
     for body in bodies:
-        submit(
-            send_raw,
-            run,
-            schema,
-            "non-UTF-8 body",
-            post,
-            "/notifications",
-            {(400, "body")},
-            token=sender,
-            data=body,
-            headers=as_json,
-        )
+        post_as_sender("non-UTF-8 body", {(400, "body")}, data=body, headers=JSON)
 
     valid = json.dumps({"user_id": "gen-recipient", "message": "hi", "priority": "low"}).encode()
     for content_type in (
@@ -285,36 +280,15 @@ def send_hostile(run: Run, schema: Any, submit: Callable[..., Any]) -> None:
         "application/json-patch+json",
     ):
         headers = {"Content-Type": content_type} if content_type else {}
-        submit(
-            send_raw,
-            run,
-            schema,
-            f"Content-Type {content_type}",
-            post,
-            "/notifications",
-            {(415, "body")},
-            token=sender,
-            data=valid,
-            headers=headers,
-        )
+        post_as_sender(f"Content-Type {content_type}", {(415, "body")}, data=valid, headers=headers)
 
     for _ in range(15):
         message = "".join(rng.choice(INVISIBLE) for _ in range(rng.randint(1, 40)))
         message += rng.choice(["", "\u001b[31m", "\u001b]0;x\u0007", "\u001b[0m"])
         body = {"user_id": "gen-recipient", "message": message, "priority": "high"}
-        submit(
-            send_raw,
-            run,
-            schema,
-            "invisible message",
-            post,
-            "/notifications",
-            {(400, "message")},
-            token=sender,
-            json=body,
-        )
+        post_as_sender("invisible message", {(400, "message")}, json=body)
 
-    admin, user = run.admin.id_token, run.admin.username
+    admin, user = run.admin.id_token, run.admin.sub
     by_id = ("GET", "/notifications/{id}")
     by_user = ("GET", "/users/{userId}/notifications")
     by_priority = ("GET", "/notifications")
