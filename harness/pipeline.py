@@ -12,26 +12,27 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-
-def accepted_now() -> str:
-    """`accepted_at` as the ingest function writes it (ISO 8601 UTC, milliseconds, Z)."""
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+from notifications.model import Notification
+from notifications.timestamps import format_timestamp, now
 
 
 def topic_message(priority: str, user_id: str, message: str = "direct") -> dict[str, str]:
-    """A valid topic/queue body (docs/contract.md) with a fresh id."""
-    return {
-        "id": str(uuid.uuid4()),
-        "user_id": user_id,
-        "message": message,
-        "priority": priority,
-        "sender": "integration-tests",
-        "accepted_at": accepted_now(),
-    }
+    """A valid topic/queue body (docs/contract.md), built by the functions' own model."""
+    return Notification(
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        message=message,
+        priority=priority,
+        sender="integration-tests",
+        accepted_at=format_timestamp(now()),
+    ).to_message()
+
+
+def topic_attributes(body: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The attributes ingest publishes `body` with (the subscriptions route on them)."""
+    return Notification(**body).to_attributes()
 
 
 def poison_body(marker: str) -> str:

@@ -38,8 +38,7 @@ import pytest
 from harness.alarms import Alarms, AlertSubscriber
 from harness.exclusive import Held, Locks
 from harness.pipeline import ProcessorLogs
-
-PRIORITIES = ("high", "medium", "low")
+from notifications.priorities import PRIORITIES
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -26,10 +26,10 @@ from harness.pipeline import queue_counts, topic_message
 from harness.trace import Trace, Tracer
 from harness.users import UserFactory
 from harness.waiting import eventually
+from notifications.priorities import PRIORITIES
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.disruptive]
 
-PRIORITIES = ("high", "medium", "low")
 BACKLOG = 4
 
 

@@ -25,10 +25,10 @@ from harness.exclusive import Locks
 from harness.pipeline import ProcessorLogs, peek, poison_body, queue_counts, remove, topic_message
 from harness.trace import Trace, Tracer
 from harness.waiting import eventually
+from notifications.priorities import PRIORITIES
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.disruptive]
 
-PRIORITIES = ("high", "medium", "low")
 INVALID = "notification.invalid"  # the processor's line for a record it rejects
 DUPLICATE = "notification.duplicate"
 

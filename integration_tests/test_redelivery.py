@@ -16,10 +16,9 @@ import pytest
 from harness.pipeline import ProcessorLogs, topic_message
 from harness.trace import Trace, Tracer
 from harness.waiting import eventually
+from notifications.priorities import PRIORITIES
 
 pytestmark = pytest.mark.sandbox
-
-PRIORITIES = ("high", "medium", "low")
 
 
 @pytest.mark.parametrize("priority", PRIORITIES)

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from harness.pipeline import ProcessorLogs, peek, topic_message
+from harness.pipeline import ProcessorLogs, peek, topic_attributes, topic_message
 from harness.trace import Trace, Tracer
+from notifications.priorities import PRIORITIES
 
 pytestmark = pytest.mark.sandbox
 
-PRIORITIES = ("high", "medium", "low")
 
 BAD_ATTRIBUTES: dict[str, dict[str, dict[str, str]]] = {
     "no-attribute": {},
@@ -55,7 +55,7 @@ def test_message_without_a_known_priority_attribute_reaches_no_queue(
         sns.publish(
             TopicArn=topic,
             Message=json.dumps(control),
-            MessageAttributes={"priority": {"DataType": "String", "StringValue": priority}},
+            MessageAttributes=topic_attributes(control),
         )
         controls[priority] = Trace(control["id"], sent_at=sent_at)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import pytest
 
 from harness.trace import Trace
+from notifications.priorities import PRIORITIES
 
 pytestmark = pytest.mark.sandbox
-
-PRIORITIES = ("high", "medium", "low")
 
 
 def test_one_notification_per_priority_is_stored_and_delivered(api, users, tracer, stack) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from scenarios.definition import PRIORITIES
+from notifications.priorities import PRIORITIES
 
 HOPS: Final = ("stored", "delivered")  # accepted_at → stored_at, accepted_at → delivered
 STATS: Final = ("n", "p50", "p95", "p99", "max")

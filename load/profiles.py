@@ -15,7 +15,7 @@ import yaml
 
 from load.metrics import METRICS
 from load.thresholds import Threshold, ThresholdError, parse_threshold
-from scenarios.definition import PRIORITIES
+from notifications.priorities import PRIORITIES
 
 PROFILES_FILE: Final = Path(__file__).resolve().parent / "profiles.yaml"
 TARGETS: Final = ("sandbox", "aws")

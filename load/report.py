@@ -17,7 +17,7 @@ from load.metrics import HOPS, METRICS, STATS
 from load.profiles import Profile
 from load.stats import summary as latency_summary
 from load.thresholds import evaluate
-from scenarios.definition import PRIORITIES
+from notifications.priorities import PRIORITIES
 
 ATTRIBUTE: Final = "attribute"  # delivered = the item's delivered_at (set by the processor)
 LOG: Final = "log"  # delivered = a notification.delivered log line (before delivered_at existed)

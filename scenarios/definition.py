@@ -12,7 +12,6 @@ or a reject step (whose cases must reach validation), by anyone else fails at lo
 
 from __future__ import annotations
 
-import importlib.util
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,22 +19,11 @@ from typing import Any, Final
 
 import yaml
 
+from notifications.priorities import PRIORITIES
+
 HERE: Final = Path(__file__).resolve().parent
-PRIORITIES_MODULE: Final = HERE.parent / "functions" / "notifications" / "priorities.py"
 RUN_PRIORITY: Final = "{priority}"
 ROUTES: Final = ("by-user", "by-id", "by-priority")
-
-
-def _load_priorities() -> tuple[str, ...]:
-    """PRIORITIES from the functions' own module (the one Python source of the list)."""
-    spec = importlib.util.spec_from_file_location("_scenario_priorities", PRIORITIES_MODULE)
-    assert spec and spec.loader, PRIORITIES_MODULE
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return tuple(module.PRIORITIES)
-
-
-PRIORITIES: Final = _load_priorities()
 
 
 class DefinitionError(ValueError):

@@ -21,7 +21,8 @@ from harness.aws import sandbox_client
 from harness.mail import Outbox
 from harness.trace import Tracer
 from harness.users import UserFactory
-from scenarios.definition import PRIORITIES, DefinitionError, Scenario, load_all
+from notifications.priorities import PRIORITIES
+from scenarios.definition import DefinitionError, Scenario, load_all
 from scenarios.engine import Mailing, Outcome, StackView, Timeline, run
 from scenarios.status import Status
 

@@ -27,7 +27,5 @@ class SnsPublisher:
         self._client.publish(
             TopicArn=self.topic_arn,
             Message=json.dumps(notification.to_message(), ensure_ascii=False),
-            MessageAttributes={
-                "priority": {"DataType": "String", "StringValue": notification.priority}
-            },
+            MessageAttributes=notification.to_attributes(),
         )

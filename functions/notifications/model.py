@@ -37,6 +37,10 @@ class Notification:
         """The topic message body (docs/contract.md, "Message on the topic")."""
         return asdict(self)
 
+    def to_attributes(self) -> dict[str, dict[str, str]]:
+        """The topic message's attributes: `priority`, which the queue subscriptions filter on."""
+        return {"priority": {"DataType": "String", "StringValue": self.priority}}
+
     def accepted(self) -> datetime:
         return parse_timestamp(self.accepted_at)
 

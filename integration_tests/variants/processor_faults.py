@@ -21,6 +21,7 @@ from typing import Any
 
 import botocore.endpoint
 from botocore.exceptions import ReadTimeoutError
+
 from processor import app
 
 FAULT = "fault"

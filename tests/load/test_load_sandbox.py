@@ -18,8 +18,8 @@ import pytest
 
 from harness.exclusive import Locks
 from load.report import OUTCOMES
+from notifications.priorities import PRIORITIES
 from sandbox.config import SandboxConfig
-from scenarios.definition import PRIORITIES
 
 pytestmark = pytest.mark.sandbox
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from notifications import priorities
+from scenarios import definition
 from scenarios.definition import (
-    PRIORITIES,
     DefinitionError,
     Query,
     Reject,
@@ -55,7 +56,7 @@ def test_the_shipped_definitions_load() -> None:
 
 
 def test_priorities_come_from_the_functions_package() -> None:
-    assert PRIORITIES == ("high", "medium", "low")
+    assert definition.PRIORITIES is priorities.PRIORITIES
 
 
 def test_a_valid_definition_has_defaults() -> None:
@@ -64,7 +65,7 @@ def test_a_valid_definition_has_defaults() -> None:
     assert isinstance(send, Send) and isinstance(query, Query)
     assert (send.to, send.priority, send.status, send.times) == ("alice", "{priority}", 202, 1)
     assert (query.status, query.subject, query.item) == (200, "n1", "n1")
-    assert s.priorities == PRIORITIES
+    assert s.priorities == priorities.PRIORITIES
     assert [u.admin for u in s.users] == [False, True]
 
 

@@ -1,7 +1,7 @@
 """POST /notifications through the handler: validation, publishing, idempotency.
 
-The publisher is a fake; idempotency runs Powertools' real DynamoDBPersistenceLayer over an
-in-memory client (lambda_fakes.FakeIdempotencyClient) that honours its conditional writes.
+The publisher is a fake (a test double of the Publisher protocol); idempotency runs Powertools'
+real DynamoDBPersistenceLayer over moto's DynamoDB, and SnsPublisher publishes to moto's SNS.
 """
 
 from __future__ import annotations
@@ -9,22 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from lambda_fakes import FakeContext, FakePublisher, api_event, claims, response_json
 
 from ingest import app
 from ingest.publisher import SnsPublisher
 from ingest.service import Ingest, keyed_id
-from lambda_fakes import (
-    FakeContext,
-    FakeIdempotencyClient,
-    FakePublisher,
-    FakeSnsClient,
-    api_event,
-    claims,
-    response_json,
-)
 from notifications.model import Notification
 from notifications.validation import NotificationRequest
 
@@ -35,10 +29,11 @@ NOW = datetime(2026, 1, 31, 12, 0, 0, 123_456, tzinfo=UTC)
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, idempotency_table: str) -> None:
         self.publisher = FakePublisher()
-        self.idempotency = FakeIdempotencyClient()
-        persistence = DynamoDBPersistenceLayer(table_name="idem", boto3_client=self.idempotency)
+        self.table = idempotency_table
+        self.dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        persistence = DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self.dynamodb)
         ids = iter(f"id-{n}" for n in range(1000))
         self.service = Ingest(
             self.publisher, persistence, clock=lambda: NOW, make_id=lambda: next(ids)
@@ -58,10 +53,17 @@ class World:
         event = api_event("POST", "/notifications", body=raw, headers=headers, **kwargs)
         return app.handler(event, FakeContext())
 
+    def records(self) -> list[dict[str, Any]]:
+        """The idempotency records, as DynamoDB AttributeValues."""
+        return self.dynamodb.scan(TableName=self.table, ConsistentRead=True)["Items"]
+
+    def forget(self, record: dict[str, Any]) -> None:
+        self.dynamodb.delete_item(TableName=self.table, Key={"id": record["id"]})
+
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    world = World()
+def world(monkeypatch: pytest.MonkeyPatch, idempotency_table: str) -> Iterator[World]:
+    world = World(idempotency_table)
     monkeypatch.setattr(app, "_service", world.service)
     yield world
 
@@ -81,14 +83,21 @@ def test_accepts_and_publishes_the_contract_message(world: World) -> None:
     }
 
 
-def test_sns_publisher_sets_the_priority_attribute() -> None:
-    client = FakeSnsClient()
-    publisher = SnsPublisher("arn:aws:sns:us-east-1:000000000000:t", client=client)
+def test_sns_publisher_sets_the_priority_attribute(aws: None) -> None:
+    """What reaches a queue subscribed to the topic, as SNS wraps it (not raw delivery)."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    topic = sns.create_topic(Name="t")["TopicArn"]
+    queue = sqs.create_queue(QueueName="low")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    publisher = SnsPublisher(topic, client=sns)
     publisher.publish(Notification("i", "bob", "héllo 👋", "low", "s", "2026-01-01T00:00:00.000Z"))
-    [call] = client.calls
-    assert call["TopicArn"] == "arn:aws:sns:us-east-1:000000000000:t"
-    assert call["MessageAttributes"] == {"priority": {"DataType": "String", "StringValue": "low"}}
-    assert json.loads(call["Message"])["message"] == "héllo 👋"
+    [received] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    envelope = json.loads(received["Body"])
+    assert envelope["TopicArn"] == topic
+    assert envelope["MessageAttributes"] == {"priority": {"Type": "String", "Value": "low"}}
+    assert json.loads(envelope["Message"])["message"] == "héllo 👋"
 
 
 def test_invalid_body_is_400_with_every_error_and_nothing_published(world: World) -> None:
@@ -179,7 +188,7 @@ def test_retry_with_the_same_key_returns_the_same_id_without_publishing(world: W
     expected = keyed_id("sub-alice", "k-1", NotificationRequest(**BODY))
     assert response_json(again) == response_json(first) == {"id": expected, "status": "accepted"}
     assert len(world.publisher.published) == 1
-    [record] = world.idempotency.items.values()
+    [record] = world.records()
     assert record["status"]["S"] == "COMPLETED"
     assert "expiration" in record  # the contract's TTL attribute
 
@@ -194,7 +203,8 @@ def test_keys_are_per_caller(world: World) -> None:
 def test_a_retry_the_idempotency_record_missed_publishes_the_same_id(world: World) -> None:
     """The first attempt published, then died before its idempotency record was completed."""
     first = world.post(headers={"Idempotency-Key": "k"})
-    world.idempotency.items.clear()  # as if the record was never completed
+    [record] = world.records()
+    world.forget(record)  # as if the record was never completed
     again = world.post(headers={"Idempotency-Key": "k"})
     assert response_json(again)["id"] == response_json(first)["id"]
     assert [n.id for n in world.publisher.published] == [response_json(first)["id"]] * 2
@@ -228,7 +238,7 @@ def test_a_failed_publish_releases_the_key(world: World) -> None:
     failed = world.post(headers={"Idempotency-Key": "k"})
     assert failed["statusCode"] == 500
     assert response_json(failed) == {"message": "Internal server error"}
-    assert world.idempotency.items == {}
+    assert world.records() == []
     retried = world.post(headers={"Idempotency-Key": "k"})
     assert retried["statusCode"] == 202
     assert len(world.publisher.published) == 1
@@ -236,9 +246,10 @@ def test_a_failed_publish_releases_the_key(world: World) -> None:
 
 def test_a_key_in_progress_is_409(world: World) -> None:
     world.post(headers={"Idempotency-Key": "k"})
-    [record] = world.idempotency.items.values()
+    [record] = world.records()
     record["status"] = {"S": "INPROGRESS"}
     record["in_progress_expiration"] = {"N": str(10**15)}  # far future: still running
+    world.dynamodb.put_item(TableName=world.table, Item=record)
     response = world.post(headers={"Idempotency-Key": "k"})
     assert response["statusCode"] == 409
     assert len(world.publisher.published) == 1

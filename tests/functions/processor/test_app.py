@@ -17,9 +17,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
-
 from lambda_fakes import FakeContext, client_error, sqs_record
+
 from processor import app
 from processor.dead_letters import DeadLetters
 from processor.delivery import Delivery, latency_ms
@@ -73,50 +72,41 @@ class World:
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with mock_aws():
-        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
-        table = dynamodb.create_table(
-            TableName="notifications",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        dlq_url = sqs.create_queue(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
-        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 5}
-        queue_url = sqs.create_queue(
-            QueueName=QUEUE, Attributes={"RedrivePolicy": json.dumps(redrive)}
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-        sns = boto3.client("sns", region_name="us-east-1")
-        topic_arn = sns.create_topic(Name="deliveries")["TopicArn"]
-        email_queue_url = sqs.create_queue(QueueName="alice-inbox")["QueueUrl"]
-        email_queue_arn = sqs.get_queue_attributes(
-            QueueUrl=email_queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic_arn,
-            Protocol="sqs",
-            Endpoint=email_queue_arn,
-            Attributes={
-                "FilterPolicy": json.dumps({"user_id": ["alice"]}),
-                "RawMessageDelivery": "true",
-            },
-        )
-        settings = app.Settings(
-            store=NotificationStore("notifications", table=table),
-            delivery=Delivery(app.logger, topic_arn, sns=sns, namespace="Notifications"),
-            dead_letters=DeadLetters(client=sqs),
-            shards=4,
-            retention_days=7,
-            clock=lambda: NOW,
-        )
-        monkeypatch.setattr(app, "_settings", settings)
-        yield World(
-            table, sqs, queue_arn["Attributes"]["QueueArn"], dlq_url, email_queue_url, settings
-        )
+def world(monkeypatch: pytest.MonkeyPatch, notifications_table: Any) -> Iterator[World]:
+    table = notifications_table
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 5}
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE, Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    sns = boto3.client("sns", region_name="us-east-1")
+    topic_arn = sns.create_topic(Name="deliveries")["TopicArn"]
+    email_queue_url = sqs.create_queue(QueueName="alice-inbox")["QueueUrl"]
+    email_queue_arn = sqs.get_queue_attributes(
+        QueueUrl=email_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=email_queue_arn,
+        Attributes={
+            "FilterPolicy": json.dumps({"user_id": ["alice"]}),
+            "RawMessageDelivery": "true",
+        },
+    )
+    settings = app.Settings(
+        store=NotificationStore("notifications", table=table),
+        delivery=Delivery(app.logger, topic_arn, sns=sns, namespace="Notifications"),
+        dead_letters=DeadLetters(client=sqs),
+        shards=4,
+        retention_days=7,
+        clock=lambda: NOW,
+    )
+    monkeypatch.setattr(app, "_settings", settings)
+    yield World(table, sqs, queue_arn["Attributes"]["QueueArn"], dlq_url, email_queue_url, settings)
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from lambda_fakes import FakeContext, api_event, claims, response_json
 
-from lambda_fakes import FakeContext, FakeTable, api_event, claims, response_json
 from notifications.keys import priority_shard
 from query import app
 from query.reader import NotificationReader
@@ -19,7 +20,7 @@ ADMIN = claims("root", groups="[admins, ops]")
 NEW_ALICE = claims("alice", sub="sub-alice-2")
 
 
-def stored(table: FakeTable, n: int, user: str, priority: str = "high") -> None:
+def stored(table: Any, n: int, user: str, priority: str = "high") -> None:
     notification_id = f"{user.removeprefix('sub-')}-{n:03d}"
     table.put_item(
         Item={
@@ -37,8 +38,8 @@ def stored(table: FakeTable, n: int, user: str, priority: str = "high") -> None:
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTable]:
-    table = FakeTable()
+def table(monkeypatch: pytest.MonkeyPatch, notifications_table: Any) -> Iterator[Any]:
+    table = notifications_table
     for n in range(7):
         stored(table, n, "sub-alice", "high" if n % 2 else "low")
     for n in range(3):
@@ -154,7 +155,7 @@ def test_by_priority_merges_shards_newest_first(table) -> None:
         token = body["next_token"]
         if token is None:
             break
-    expected = {i["id"] for i in table.items.values() if i["priority"] == "high"}
+    expected = {i["id"] for i in table.scan()["Items"] if i["priority"] == "high"}
     assert [i["id"] for i in seen if i["id"] in expected] == [i["id"] for i in seen]
     assert sorted(i["id"] for i in seen) == sorted(expected)
     stamps = [i["accepted_at"] for i in seen]
