@@ -24,11 +24,18 @@ import pytest
 
 from harness.cleanup import Cleanups
 from harness.pipeline import ProcessorLogs, topic_message
+from harness.roles import copy_role, own_log_group
 from harness.trace import Tracer
 from harness.variants import deploy_variant
 from harness.waiting import eventually
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
+POLLING_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
 
 VARIANT = Path(__file__).parent / "variants" / "processor_faults.py"
 TIMEOUT_SECONDS = 4
@@ -116,8 +123,10 @@ def visibility_timeout(function_timeout: int) -> int:
 def faulty_processor(
     client: Callable[..., Any], stack: dict[str, Any], tracer: Tracer, unique: Callable[[str], str]
 ) -> Iterator[Callable[..., FaultyProcessor]]:
-    sqs, lam, logs = client("sqs"), client("lambda"), client("logs")
+    sqs, lam, logs, iam = client("sqs"), client("lambda"), client("logs"), client("iam")
     cleanups = Cleanups()
+    processor = stack["function_names"]["processor"]
+    source_role = lam.get_function_configuration(FunctionName=processor)["Role"].split("/")[-1]
 
     def make(
         batch_size: int = 10, window: int = 0, timeout: int = TIMEOUT_SECONDS
@@ -127,7 +136,7 @@ def faulty_processor(
         cleanups.append(lambda: sqs.delete_queue(QueueUrl=dlq_url))
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
         redrive = {
-            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+            "deadLetterTargetArn": (dlq := dlq_arn["Attributes"]["QueueArn"]),
             "maxReceiveCount": MAX_RECEIVE_COUNT,
         }
         queue_url = sqs.create_queue(
@@ -143,7 +152,21 @@ def faulty_processor(
         ]["QueueArn"]
         cleanups.append(lambda: logs.delete_log_group(logGroupName=f"/aws/lambda/{name}"))
         cleanups.append(lambda: lam.delete_function(FunctionName=name))
-        deploy_variant(lam, stack["function_names"]["processor"], name, VARIANT, timeout)
+        # The processor's role, plus consuming this queue (AWS checks it at the mapping's creation)
+        own_queue = [
+            {"Effect": "Allow", "Action": list(POLLING_ACTIONS), "Resource": queue_arn},
+            {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"], "Resource": dlq},
+        ]
+        role_arn, _ = copy_role(
+            iam,
+            source_role,
+            f"{name}-role",
+            None,
+            own_log_group(processor, name),
+            cleanups,
+            own_queue,
+        )
+        deploy_variant(lam, processor, name, VARIANT, timeout, role_arn=role_arn)
         mapping = lam.create_event_source_mapping(
             EventSourceArn=queue_arn,
             FunctionName=name,

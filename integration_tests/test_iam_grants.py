@@ -21,19 +21,18 @@ Lambda service writes a function's logs with its role. Nothing of the stack is c
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 
 from harness.cleanup import Cleanups
 from harness.pipeline import Denial, denials, describe_denials, topic_message
+from harness.roles import copy_role, own_log_group
 from harness.trace import Tracer
 from harness.variants import deploy_variant
 from harness.waiting import eventually
@@ -45,16 +44,6 @@ VARIANT = Path(__file__).parent / "variants" / "passthrough.py"
 TIMEOUT_SECONDS = 10
 LOG_SECONDS = 15  # how long a logged denial may take to be readable (CloudWatch on AWS)
 INTERNAL_ERROR = {"message": "Internal server error"}
-
-
-def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    found = document.get("Statement", [])
-    return [found] if isinstance(found, dict) else list(found)
-
-
-def decoded(document: str | dict[str, Any]) -> dict[str, Any]:
-    """A policy document as IAM returns it (botocore decodes it; be lenient if not)."""
-    return json.loads(unquote(document)) if isinstance(document, str) else document
 
 
 @dataclass
@@ -126,62 +115,6 @@ class Variant:
         )
 
 
-def copy_role(
-    iam: Any,
-    source: str,
-    name: str,
-    without: str | None,
-    rename: Callable[[str], str],
-    cleanups: Cleanups,
-) -> tuple[str, list[str]]:
-    """Create role `name` as a copy of role `source` minus the statement with Sid `without`.
-
-    Same trust policy; each inline policy copied (through `rename`, a text substitution); each
-    attached managed policy attached too, or copied inline when it holds the statement. Returns
-    the new role's ARN and the Sids it kept; fails unless exactly one statement was left out.
-    """
-    role = iam.get_role(RoleName=source)["Role"]
-    arn = iam.create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(decoded(role["AssumeRolePolicyDocument"])),
-        Description=f"test-only copy of {source} without {without}",
-    )["Role"]["Arn"]
-    cleanups.append(lambda: iam.delete_role(RoleName=name))
-    kept: list[str] = []
-    dropped = 0
-
-    def put(policy: str, document: dict[str, Any]) -> int:
-        nonlocal kept
-        statements_kept = [
-            s for s in statements(document) if without is None or s.get("Sid") != without
-        ]
-        text = rename(json.dumps({**document, "Statement": statements_kept}))
-        iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=text)
-        cleanups.append(lambda: iam.delete_role_policy(RoleName=name, PolicyName=policy))
-        kept += [str(s.get("Sid")) for s in statements_kept]
-        return len(statements(document)) - len(statements_kept)
-
-    for policy in iam.list_role_policies(RoleName=source)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=source, PolicyName=policy)["PolicyDocument"]
-        dropped += put(policy, decoded(document))
-    for attached in iam.list_attached_role_policies(RoleName=source)["AttachedPolicies"]:
-        policy_arn = attached["PolicyArn"]
-        version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
-        version = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)
-        document = decoded(version["PolicyVersion"]["Document"])
-        if without is not None and any(s.get("Sid") == without for s in statements(document)):
-            dropped += put(f"copy-of-{attached['PolicyName']}", document)
-        else:
-            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
-            cleanups.append(lambda a=policy_arn: iam.detach_role_policy(RoleName=name, PolicyArn=a))
-            kept += [str(s.get("Sid")) for s in statements(document)]
-    assert dropped == (1 if without else 0), (
-        f"{source} has {dropped} statement(s) with Sid {without!r}, not one (has "
-        f"stack/functions.tf renamed it?); its other statements: {kept}"
-    )
-    return arn, kept
-
-
 @pytest.fixture
 def variant(
     request: pytest.FixtureRequest,
@@ -206,14 +139,10 @@ def variant(
         source = lam.get_function_configuration(FunctionName=production)["Role"].split("/")[-1]
         name = unique(f"iam-{function}")
         role_name = f"{name}-role"
-        # The copy logs to the variant's log group instead of the production function's.
-        own_logs = re.compile(re.escape(f":log-group:/aws/lambda/{production}") + r'(?=[:"])')
-
-        def rename(text: str) -> str:
-            return own_logs.sub(f":log-group:/aws/lambda/{name}", text)
-
         try:
-            role_arn, kept = copy_role(iam, source, role_name, without, rename, cleanups)
+            role_arn, kept = copy_role(
+                iam, source, role_name, without, own_log_group(production, name), cleanups
+            )
         except iam.exceptions.ClientError as error:
             if target == "aws" and "AccessDenied" in str(error):
                 pytest.skip(

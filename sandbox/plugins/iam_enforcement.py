@@ -61,6 +61,12 @@ principal, role, action, resource, decision, sid, policy); `python -m sandbox.ia
 summarises it per role. SANDBOX_ENFORCE_IAM=0 turns enforcement off (calls are still logged,
 with the decision that would have been taken, prefixed "would-").
 
+CreateEventSourceMapping for an SQS queue (any caller, Terraform included) is refused as AWS
+refuses it, `InvalidParameterValueException` "The function execution role does not have
+permissions to call ReceiveMessage on SQS", unless the function's role may ReceiveMessage,
+DeleteMessage and GetQueueAttributes on the queue. (The pollers' own calls afterwards are
+LocalStack's internal calls: not evaluated.)
+
 Relies on these internals of localstack-core 2026.3.0 and its bundled moto (checked by
 tests/sandbox/plugins/test_iam_enforcement.py; re-check them on upgrade):
 - `localstack.aws.handlers.serve_custom_service_request_handlers` (a rolo `CompositeHandler`
@@ -417,6 +423,26 @@ def patch_function_credentials() -> None:
 
     get_credentials._sandbox_iam = True
     ExecutionEnvironment.get_credentials = get_credentials
+
+
+def function_role(function: str, context: RequestContext) -> Caller | None:
+    """The execution role of a function (name, ARN or name:qualifier) as the caller its event
+    source mappings poll with; None when the function or its role is unknown."""
+    from localstack.services.iam.models import iam_stores
+    from localstack.services.lambda_.invocation.models import lambda_stores
+
+    account, region = context.account_id, context.region
+    if function.startswith("arn:"):
+        parts = function.split(":")
+        account, region, function = parts[4], parts[3], parts[6]
+    fn = lambda_stores[account][region].functions.get(function.split(":", 1)[0])
+    latest = fn.versions.get("$LATEST") if fn is not None else None
+    role_arn = latest.config.role if latest is not None else ""
+    role_name = role_arn.rsplit("/", 1)[-1]
+    if not role_arn or iam_stores[account]["us-east-1"].ROLES.get(role_name) is None:
+        return None
+    session = f"arn:aws:sts::{account}:assumed-role/{role_name}/event-source-mapping"
+    return Caller(session, role_arn, role_name, account)
 
 
 def caller_of(context: RequestContext) -> Caller | None:
@@ -790,6 +816,11 @@ class Enforcer:
     def __call__(self, chain: HandlerChain, context: RequestContext, response: Response) -> None:
         if context.service is None or context.operation is None:
             return
+        if (context.service.service_name, context.operation.name) == (
+            "lambda",
+            "CreateEventSourceMapping",
+        ):
+            self._check_mapping_role(context)
         if context.is_internal_call and not signed_by_a_function(context):
             return  # LocalStack's own clients; a function cannot pass itself off as one
         caller = caller_of(context)
@@ -822,6 +853,30 @@ class Enforcer:
             self._record(caller, kms_action, key.arn, decision, via=action)
             if decision.effect != ALLOW and self.enforce:
                 raise kms_denied_error(service)
+
+    def _check_mapping_role(self, context: RequestContext) -> None:
+        """AWS refuses an SQS mapping whose function's role cannot poll the queue (any caller)."""
+        from localstack.aws.api import CommonServiceException
+
+        request = dict(context.service_request or {})
+        queue = str(request.get("EventSourceArn") or "")
+        caller = function_role(str(request.get("FunctionName") or ""), context)
+        if not queue.startswith("arn:aws:sqs:") or caller is None:
+            return
+        policies = role_policies(caller.account, caller.role_name)
+        base = request_context(caller, context.region)
+        for operation in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
+            action = f"sqs:{operation}"
+            decision = call_decision(policies, caller, "sqs", action, queue, base)
+            self._record(caller, action, queue, decision, via="lambda:CreateEventSourceMapping")
+            if decision.effect != ALLOW and self.enforce:
+                raise CommonServiceException(
+                    "InvalidParameterValueException",
+                    f"The function execution role does not have permissions to call {operation} "
+                    "on SQS",
+                    400,
+                    True,
+                )
 
     def _record(self, caller: Caller, action: str, resource: str, decision: Decision, **extra):
         effect = decision.effect

@@ -465,6 +465,32 @@ def test_a_function_cannot_pass_itself_off_as_localstack(world) -> None:
 
 
 @pytest.mark.sandbox
+def test_a_mapping_needs_a_role_that_can_poll_the_queue(world, aws, unique) -> None:
+    sqs, lam = aws("sqs"), aws("lambda")
+    url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    try:
+        partial = world.function(world.role(allow(["sqs:ReceiveMessage"], queue)))
+        with pytest.raises(ClientError) as refused:
+            lam.create_event_source_mapping(FunctionName=partial, EventSourceArn=queue)
+        assert refused.value.response["Error"] == {
+            "Code": "InvalidParameterValueException",
+            "Message": "The function execution role does not have permissions to call "
+            "DeleteMessage on SQS",
+        } | {k: v for k, v in refused.value.response["Error"].items() if k == "Type"}
+        polls = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+        able = world.function(world.role(allow(polls, queue)))
+        mapping = lam.create_event_source_mapping(
+            FunctionName=able, EventSourceArn=queue, Enabled=False
+        )["UUID"]
+        lam.delete_event_source_mapping(UUID=mapping)
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.mark.sandbox
 def test_an_explicit_deny_wins(world) -> None:
     table = world.table()
     role = world.role(
