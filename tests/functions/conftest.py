@@ -7,6 +7,7 @@ for the event builders in `lambda_fakes`.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,14 @@ for path in (FUNCTIONS, HERE):
 
 @pytest.fixture(autouse=True)
 def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The contract's environment, minus anything that would reach AWS."""
+    """The contract's environment, minus anything that would reach AWS.
+
+    No endpoint either: a worker that also runs sandbox suites has the sandbox's
+    AWS_ENDPOINT_URL in its environment, and moto passes requests for hosts it does not know
+    through to them, so these tests would talk to the running sandbox instead of moto.
+    """
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "notifications-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Notifications")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "unit-test")
