@@ -429,13 +429,8 @@ def function_role(function: str, context: RequestContext) -> Caller | None:
     """The execution role of a function (name, ARN or name:qualifier) as the caller its event
     source mappings poll with; None when the function or its role is unknown."""
     from localstack.services.iam.models import iam_stores
-    from localstack.services.lambda_.invocation.models import lambda_stores
 
-    account, region = context.account_id, context.region
-    if function.startswith("arn:"):
-        parts = function.split(":")
-        account, region, function = parts[4], parts[3], parts[6]
-    fn = lambda_stores[account][region].functions.get(function.split(":", 1)[0])
+    fn, _, account = stored_function(function, None, context.account_id, context.region)
     latest = fn.versions.get("$LATEST") if fn is not None else None
     role_arn = latest.config.role if latest is not None else ""
     role_name = role_arn.rsplit("/", 1)[-1]
@@ -567,7 +562,10 @@ def queue_policy(queue_name: str, account: str, region: str) -> dict | None:
     return json.loads(text) if text else None
 
 
-def function_policy(function: str, qualifier: str | None, account: str, region: str) -> dict | None:
+def stored_function(
+    function: str, qualifier: str | None, account: str, region: str
+) -> tuple[Any, str | None, str]:
+    """(LocalStack's function or None, qualifier, account) for a name, name:qualifier or ARN."""
     from localstack.services.lambda_.invocation.models import lambda_stores
 
     if function.startswith("arn:"):
@@ -577,7 +575,11 @@ def function_policy(function: str, qualifier: str | None, account: str, region: 
             qualifier = qualifier or parts[7]
     elif ":" in function:
         function, _, qualifier = function.partition(":")
-    fn = lambda_stores[account][region].functions.get(function)
+    return lambda_stores[account][region].functions.get(function), qualifier, account
+
+
+def function_policy(function: str, qualifier: str | None, account: str, region: str) -> dict | None:
+    fn, qualifier, _ = stored_function(function, qualifier, account, region)
     if fn is None:
         return None
     permission = fn.permissions.get(qualifier or "$LATEST")
