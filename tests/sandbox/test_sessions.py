@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.waiting import eventually
+from sandbox import launcher
 from sandbox.config import SandboxConfig
 from sandbox.sessions import Sessions
 
@@ -25,6 +27,9 @@ def fake_instance(config: SandboxConfig, instance_id: str) -> subprocess.Popen:
     )
     config.home.mkdir(parents=True, exist_ok=True)
     config.pid_file.write_text(f"{process.pid} {instance_id}\n")
+    # Until the child has exec'd, /proc/<pid>/environ is still this process's, without the id:
+    # wait until the launcher sees the instance, as it would see a started LocalStack.
+    eventually(lambda: launcher.running(config), timeout=10)
     return process
 
 
