@@ -162,16 +162,29 @@ def _logs(config: SandboxConfig) -> str:
     return container.logs().decode(errors="replace") if container is not None else ""
 
 
-def down(config: SandboxConfig) -> list[int]:
-    """Stop and remove the container; its log is kept in SANDBOX_HOME/localstack.log."""
+def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
+    """Save the state (as `launcher.down` does), then stop and remove the container.
+
+    The snapshot lands in the mounted SANDBOX_HOME, so the next container restores it as
+    `make up` does; its log is kept in SANDBOX_HOME/localstack.log. A failed save is reported
+    after the stop (SandboxError), the last good snapshot kept.
+    """
     container = find(config)
     if container is None:
         return []
+    error = None
+    if save_state and container.status == "running" and launcher.health(config) is not None:
+        try:
+            launcher.save(config, reason="down")
+        except launcher.SandboxError as e:
+            error = e
     pid = container.attrs["State"]["Pid"]
     container.stop(timeout=STOP_GRACE_SECONDS)
     config.home.mkdir(parents=True, exist_ok=True)
     config.log_file.write_text(_logs(config))
     container.remove(force=True)
+    if error is not None:
+        raise error
     return [pid] if pid else []
 
 

@@ -116,8 +116,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     sandbox_config = SandboxConfig.from_env()
     with session_lock(sandbox_config, "sandbox"):
-        if Sessions(sandbox_config).release_and_should_stop(config.stash[SESSION]):
+        if sessions(sandbox_config).release_and_should_stop(config.stash[SESSION]):
             container.backend().down(sandbox_config)
+
+
+def sessions(config: SandboxConfig) -> Sessions:
+    """The leases on the sandbox, which runs as a host process or a container (--sandbox)."""
+    return Sessions(config, running=container.backend().running)
 
 
 @contextmanager
@@ -146,7 +151,7 @@ def sandbox(request: pytest.FixtureRequest, sandbox_config: SandboxConfig) -> Sa
         pytest.skip(f"--sandbox container: {problem}")
     with session_lock(sandbox_config, "sandbox"):
         if container.backend().up(sandbox_config) is not None:
-            Sessions(sandbox_config).started(session_token(request.config))
+            sessions(sandbox_config).started(session_token(request.config))
     for key, value in sandbox_config.client_env().items():
         os.environ.setdefault(key, value)
     return sandbox_config

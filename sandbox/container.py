@@ -9,8 +9,10 @@ container must reach nothing beyond the machine. So `run`, before LocalStack sta
    this makes the rule hold for anything else that runs in the container (Lambda functions);
 2. drops CAP_NET_ADMIN from the capability bounding set, so nothing started afterwards can put
    a route back, and switches to SANDBOX_RUN_AS (uid:gid) when it is set;
-3. starts from an empty instance (LocalStack's state, temp and Lambda runtime folders under
-   SANDBOX_HOME), as a new container would, also when SANDBOX_HOME is a mounted host folder;
+3. clears LocalStack's working folders (state, temp and Lambda runtime under SANDBOX_HOME), as
+   a new container would have them, also when SANDBOX_HOME is a mounted host folder; the
+   snapshot the last container saved there at `down` (sandbox/snapshots.py) is kept and
+   restored at start-up, as `make up` restores it;
 4. replaces itself with LocalStack, whose `Ready.` line on stdout is what wait strategies
    (testcontainers, `docker logs`) look for.
 Under host networking (no namespace of its own) it changes no route and listens on loopback.

@@ -4,7 +4,7 @@ else uses it.
 Several test sessions (a developer's `make e2e` and `make test`, helpers on one machine) may use
 one sandbox instance. Each session holds a lease, a file `<home>/sessions/<token>` naming its
 process, for as long as it runs. The session that actually started the instance (its
-`launcher.up` did the work) records `<home>/sessions/started-by`: its token and the instance id.
+`up` did the work) records `<home>/sessions/started-by`: its token and the instance id.
 At its end, a session stops the sandbox only when that record names it and the running instance,
 and no other session's lease is alive. A sandbox someone started by hand, or adopted with
 `python -m sandbox up` while it was running, is never stopped by a test session.
@@ -17,6 +17,7 @@ another's check and its stop.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ STARTED_BY = "started-by"
 @dataclass(frozen=True)
 class Sessions:
     config: SandboxConfig
+    # What runs the instance: a host process (the default) or harness.container's `running`.
+    running: Callable[[SandboxConfig], launcher.Running | None] = launcher.running
 
     @property
     def folder(self) -> Path:
@@ -58,14 +61,14 @@ class Sessions:
 
     def started(self, token: str) -> None:
         """Record that session `token` started the running instance."""
-        current = launcher.running(self.config)
+        current = self.running(self.config)
         if current is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / STARTED_BY).write_text(f"{token} {current.instance_id}")
 
     def starter(self) -> str | None:
         """The session that started the running instance; None when no session did."""
-        current = launcher.running(self.config)
+        current = self.running(self.config)
         try:
             token, instance_id = (self.folder / STARTED_BY).read_text().split()
         except (OSError, ValueError):

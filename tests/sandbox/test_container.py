@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox import container
+from sandbox import container, snapshots
 from sandbox.config import SandboxConfig
 
 
@@ -39,10 +39,12 @@ def test_a_host_namespace_is_not(tmp_path: Path) -> None:
 
 
 def test_a_fresh_instance_keeps_only_what_outlives_a_container(tmp_path: Path) -> None:
-    """State, temp and Lambda runtime folders go (a new container has none); the rest stays."""
+    """State, temp and Lambda runtime folders go (a new container has none); the snapshot stays."""
     config = SandboxConfig(port=4566, home=tmp_path)
     for name in (*container.INSTANCE_FOLDERS, "deploy", ".cache"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "file").write_text("x")
+    saved = snapshots.current_file(tmp_path)  # restored by the next container
+    saved.write_text("x")
     container.fresh_instance(config)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "deploy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "deploy", saved.name]

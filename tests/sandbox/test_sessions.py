@@ -93,3 +93,16 @@ def test_a_record_of_an_earlier_instance_stops_nothing(sessions: Sessions) -> No
     finally:
         replacement.kill()
         replacement.wait()
+
+
+def test_an_instance_in_a_container_is_stopped_by_the_session_that_started_it(tmp_path: Path):
+    """A container has no pid file: the leases ask the container backend what runs."""
+    config = SandboxConfig(port=1, home=tmp_path)
+    containers = {"now": launcher.Running(pid=1, instance_id="container-1")}
+    in_container = Sessions(config, running=lambda _: containers["now"])
+    assert launcher.running(config) is None  # what the host-process check alone would see
+    in_container.register("a")
+    in_container.started("a")
+    assert in_container.starter() == "a"
+    containers["now"] = launcher.Running(pid=1, instance_id="container-2")  # replaced meanwhile
+    assert not in_container.release_and_should_stop("a")
