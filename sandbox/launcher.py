@@ -66,13 +66,23 @@ def save(config: SandboxConfig, target: Path | None = None, reason: str = "reque
     """Ask the running sandbox to save its state (to `target`, else its current snapshot)."""
     body = json.dumps({"path": str(target) if target else None, "reason": reason}).encode()
     request = urllib.request.Request(f"{config.endpoint}{STATE_ROUTE}", data=body, method="POST")
+    older = (
+        f"{config.endpoint} does not answer {STATE_ROUTE} as this version's sandbox does (was it "
+        "started by an older version? Its state cannot be saved: `python -m sandbox down "
+        "--no-save` stops it)"
+    )
     try:
         with urllib.request.urlopen(request, timeout=SAVE_TIMEOUT_SECONDS) as r:
             return json.load(r)
     except urllib.error.HTTPError as e:
-        detail = json.loads(e.read() or b"{}").get("error", str(e))
+        try:
+            detail = json.loads(e.read() or b"{}").get("error") or str(e)
+        except ValueError:  # not ours: e.g. S3's XML for a route that does not exist
+            detail = older
         raise SandboxError(f"sandbox: the state could not be saved: {detail}") from e
-    except (OSError, ValueError) as e:
+    except ValueError as e:  # a 2xx that is not JSON
+        raise SandboxError(f"sandbox: the state could not be saved: {older}") from e
+    except OSError as e:
         raise SandboxError(f"sandbox: the state could not be saved: {e}") from e
 
 

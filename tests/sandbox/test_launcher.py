@@ -125,3 +125,37 @@ def test_down_also_ends_every_lambda_process(own_sandbox: SandboxConfig, aws_for
 
     assert cli(own_sandbox, "down").returncode == 0
     assert instance_pids(current.instance_id) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(404, b"<Error><Code>NoSuchBucket</Code></Error>"), (200, b"")],
+    ids=["s3-xml-404", "empty-200"],
+)
+def test_saving_a_sandbox_that_does_not_serve_the_state_route_says_why(
+    tmp_path: Path, status: int, body: bytes
+) -> None:
+    """A sandbox started by an older version answers the route with whatever LocalStack routes
+    it to (S3's XML): the error names the likely cause and the way out, not a JSON parser's."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Older(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Older)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = SandboxConfig(port=server.server_address[1], home=tmp_path)
+        with pytest.raises(launcher.SandboxError, match=r"older version.*--no-save"):
+            launcher.save(config)
+    finally:
+        server.shutdown()
+        server.server_close()
