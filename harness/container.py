@@ -173,11 +173,14 @@ def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
     if container is None:
         return []
     error = None
-    if save_state and container.status == "running" and launcher.health(config) is not None:
-        try:
-            launcher.save(config, reason="down")
-        except launcher.SandboxError as e:
-            error = e
+    if container.status == "running" and launcher.health(config) is not None:
+        if not save_state:
+            launcher.stop_saving(config)
+        else:
+            try:
+                launcher.save(config, reason="down")
+            except launcher.SandboxError as e:
+                error = e
     pid = container.attrs["State"]["Pid"]
     container.stop(timeout=STOP_GRACE_SECONDS)
     config.home.mkdir(parents=True, exist_ok=True)

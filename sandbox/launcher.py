@@ -86,6 +86,16 @@ def save(config: SandboxConfig, target: Path | None = None, reason: str = "reque
         raise SandboxError(f"sandbox: the state could not be saved: {e}") from e
 
 
+def stop_saving(config: SandboxConfig) -> None:
+    """Tell the running sandbox to save nothing more, not even at shutdown (`down --no-save`)."""
+    request = urllib.request.Request(f"{config.endpoint}{STATE_ROUTE}", method="DELETE")
+    try:
+        with urllib.request.urlopen(request, timeout=SAVE_TIMEOUT_SECONDS):
+            pass
+    except OSError as e:  # HTTPError included: the stop goes on; say what may have been saved
+        _say(f"sandbox: could not stop its saves ({e}); it may save at shutdown")
+
+
 def log_tail(config: SandboxConfig, lines: int = 25) -> str:
     try:
         with config.log_file.open(errors="replace") as f:
@@ -241,12 +251,15 @@ def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
         return []
     error = None
     grace = STOP_GRACE_SECONDS
-    if save_state and health(config) is not None:
-        try:
-            save(config, reason="down")
-            grace = SAVED_STOP_GRACE_SECONDS
-        except SandboxError as e:
-            error = e
+    if health(config) is not None:
+        if not save_state:
+            stop_saving(config)
+        else:
+            try:
+                save(config, reason="down")
+                grace = SAVED_STOP_GRACE_SECONDS
+            except SandboxError as e:
+                error = e
     # LocalStack first, so that it shuts its Lambda environments down itself...
     terminate([current.pid], grace)
     # ...then anything of this instance that is still alive.

@@ -589,9 +589,16 @@ PERSISTENCE = Persistence()
 
 
 class StateResource:
-    """GET: the persistence status; POST {"path": optional}: save now (to `path` if given)."""
+    """GET: the persistence status; POST {"path": optional}: save now (to `path` if given);
+    DELETE: save no more (the launcher stops the sandbox next without keeping its state)."""
 
     def on_get(self, request: Request) -> Response:
+        return Response(json.dumps(PERSISTENCE.status()), mimetype="application/json")
+
+    def on_delete(self, request: Request) -> Response:
+        """No more saves, not even at shutdown: `down --no-save` keeps the last snapshot as is."""
+        PERSISTENCE.autosave = False
+        PERSISTENCE.stopping.set()
         return Response(json.dumps(PERSISTENCE.status()), mimetype="application/json")
 
     def on_post(self, request: Request) -> Response:

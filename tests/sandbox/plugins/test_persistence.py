@@ -220,3 +220,17 @@ def test_a_crash_keeps_the_last_periodic_save(own: SandboxConfig) -> None:
     ok(cli(own, "up"))
     urls = sandbox_client(own, "sqs").list_queues()["QueueUrls"]
     assert [u.rsplit("/", 1)[-1] for u in urls] == ["saved-by-timer"]
+
+
+@pytest.mark.sandbox
+def test_down_without_saving_keeps_the_last_snapshot_as_it_was(own: SandboxConfig) -> None:
+    """`down --no-save` saves nothing, not even the save a stop without `down` gets."""
+    ok(cli(own, "up"))
+    sqs = sandbox_client(own, "sqs")
+    sqs.create_queue(QueueName="saved")
+    ok(cli(own, "down"))
+    ok(cli(own, "up"))
+    sqs.create_queue(QueueName="not-saved")
+    assert "state saved" not in ok(cli(own, "down", "--no-save"))
+    ok(cli(own, "up"))
+    assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["saved"]
