@@ -32,7 +32,7 @@ from harness import container, sandbox_log, skips
 from harness.api import Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
-from harness.users import UserFactory
+from harness.users import Notifications, UserFactory
 from sandbox.config import RUNTIME_VARIABLE, SandboxConfig
 from sandbox.sessions import Sessions
 
@@ -211,14 +211,18 @@ def api(stack: dict[str, Any], target: str) -> Api:
 
 
 @pytest.fixture
-def users(stack: dict[str, Any], client: Callable[..., Any]) -> Iterator[UserFactory]:
-    """Creates Cognito users with unique names; deletes exactly those afterwards."""
+def users(stack: dict[str, Any], client: Callable[..., Any], target: str) -> Iterator[UserFactory]:
+    """Creates Cognito users with unique names; deletes exactly those afterwards (and, on the
+    sandbox, the notifications they sent or received: see harness/users.py)."""
     factory = UserFactory(
         cognito=client("cognito-idp"),
         user_pool_id=stack["user_pool_id"],
         client_id=stack["user_pool_client_id"],
         admin_group=stack["admin_group_name"],
         sender_group=stack["sender_group_name"],
+        notifications=(
+            Notifications(client("dynamodb"), stack["table_name"]) if target == "sandbox" else None
+        ),
     )
     yield factory
     factory.cleanup()

@@ -6,6 +6,12 @@ USER_PASSWORD_AUTH for an ID token). Only users this object created are ever del
 A user *is* its `sub` to the API (the recipient `user_id`, whose notifications it reads); the
 username is for people reading logs. Only members of the sender group may send
 (`create(sender=True)`), as the stack's contract says (docs/contract.md).
+
+Given the stack's table (`notifications=`, the sandbox's callers pass it), `cleanup()` also
+removes every notification the factory's users sent or received: the sandbox's DynamoDB (moto)
+answers a Query on an index by reading the whole table, so what every run left behind made each
+later run slower (a developer's sandbox, `make e2e-repeat`: a query function timing out after
+17 runs).
 """
 
 from __future__ import annotations
@@ -13,8 +19,39 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+IN_LIMIT = 100  # DynamoDB's most operands for IN
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """The stack's notifications table, to remove what test users sent or received."""
+
+    dynamodb: Any
+    table_name: str
+
+    def forget(self, subs: Iterable[str]) -> int:
+        """Delete every item whose recipient or sender is one of `subs`; how many were deleted."""
+        subs = sorted(set(subs))
+        deleted = 0
+        for start in range(0, len(subs), IN_LIMIT // 2):
+            chunk = subs[start : start + IN_LIMIT // 2]
+            values = {f":s{n}": {"S": sub} for n, sub in enumerate(chunk)}
+            among = ", ".join(values)
+            pages = self.dynamodb.get_paginator("scan").paginate(
+                TableName=self.table_name,
+                FilterExpression=f"user_id IN ({among}) OR sender IN ({among})",
+                ExpressionAttributeValues=values,
+                ProjectionExpression="id",
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    self.dynamodb.delete_item(TableName=self.table_name, Key={"id": item["id"]})
+                    deleted += 1
+        return deleted
 
 
 @dataclass(frozen=True)
@@ -33,7 +70,9 @@ class UserFactory:
     admin_group: str
     sender_group: str
     prefix: str = "t"
+    notifications: Notifications | None = None  # see the module's doc
     created: list[str] = field(default_factory=list)
+    subs: list[str] = field(default_factory=list)  # of every user created, deleted ones too
 
     def create(
         self,
@@ -60,7 +99,9 @@ class UserFactory:
             self.cognito.admin_add_user_to_group(
                 UserPoolId=self.user_pool_id, Username=username, GroupName=group
             )
-        return User(username, password, self.id_token(username, password), self.sub(username))
+        sub = self.sub(username)
+        self.subs.append(sub)
+        return User(username, password, self.id_token(username, password), sub)
 
     def id_token(self, username: str, password: str) -> str:
         result = self.cognito.initiate_auth(
@@ -80,6 +121,10 @@ class UserFactory:
         self.cognito.admin_delete_user(UserPoolId=self.user_pool_id, Username=user.username)
 
     def cleanup(self) -> None:
+        """Delete the users this factory created (and, given the table, their notifications)."""
+        if self.notifications is not None and self.subs:
+            self.notifications.forget(self.subs)
+            self.subs.clear()
         while self.created:
             username = self.created.pop()
             with contextlib.suppress(self.cognito.exceptions.UserNotFoundException):

@@ -176,7 +176,7 @@ def run(args: argparse.Namespace, profile: Profile) -> int:
     except ImportError as e:
         say(f"Locust is not installed ({e}): `make load` installs load/requirements.txt")
         return EXIT_FAILED
-    from harness.users import UserFactory
+    from harness.users import Notifications, UserFactory
     from load.evidence import Reader, dlq_depths, drain, processor_sets_delivered_at
     from load.plot import latency_plots
 
@@ -196,6 +196,12 @@ def run(args: argparse.Namespace, profile: Profile) -> int:
         admin_group=outputs["admin_group_name"],
         sender_group=outputs["sender_group_name"],
         prefix=f"load-{profile.name}",
+        # On the sandbox the run's notifications go with its users (see harness/users.py).
+        notifications=(
+            Notifications(stack.client("dynamodb"), outputs["table_name"])
+            if stack.target == "sandbox"
+            else None
+        ),
     )
     sqs = stack.client("sqs")
     reader = Reader(

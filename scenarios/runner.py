@@ -20,7 +20,7 @@ from harness.api import Api
 from harness.aws import sandbox_client
 from harness.mail import Outbox
 from harness.trace import Tracer
-from harness.users import UserFactory
+from harness.users import Notifications, UserFactory
 from notifications.priorities import PRIORITIES
 from scenarios.definition import DefinitionError, Scenario, load_all
 from scenarios.engine import Mailing, Outcome, StackView, Timeline, run
@@ -77,6 +77,7 @@ class Demo:
         )
         self.stack = StackView.from_outputs(outputs, Api(outputs["api_endpoint"]), tracer, mailing)
         self.cognito = sandbox_client(config, "cognito-idp")
+        self.dynamodb = sandbox_client(config, "dynamodb")
         self.status = Status(sys.stdout)
 
     def users(self) -> UserFactory:
@@ -87,6 +88,7 @@ class Demo:
             admin_group=self.outputs["admin_group_name"],
             sender_group=self.outputs["sender_group_name"],
             prefix="demo",
+            notifications=Notifications(self.dynamodb, self.outputs["table_name"]),
         )
 
     def run_one(self, scenario: Scenario, priority: str) -> Outcome:
