@@ -2,24 +2,26 @@
 old token accepted, old notification readable, new ones flow, and Terraform sees no change.
 
 It deploys to a sandbox of its own (free port, temporary home), so that stopping it does not
-disturb the session's sandbox; the figures (down, up, the deploy after) are printed.
+disturb the session's sandbox; the figures (down, up, the deploy after) are printed. The sandbox
+runs as the session's does: a host process, or with --sandbox container a container (whose
+`down` saves into the mounted home as `make down` does).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.api import Api
 from harness.aws import sandbox_client
+from harness.container import backend
 from harness.deploy import deploy, plan_changes
-from harness.sandboxes import cli, own_config
+from harness.sandboxes import own_config
 from harness.trace import Trace, Tracer
 from harness.users import UserFactory
-from sandbox import launcher
 from sandbox.config import SandboxConfig
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
@@ -29,13 +31,12 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
 def own(tmp_path: Path) -> Iterator[SandboxConfig]:
     config = own_config(tmp_path)
     yield config
-    launcher.down(config, save_state=False)
+    backend().down(config, save_state=False)
 
 
-def timed_cli(config: SandboxConfig, *args: str) -> float:
+def timed(step: Callable[[], object]) -> float:
     started = time.monotonic()
-    result = cli(config, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
+    step()
     return time.monotonic() - started
 
 
@@ -62,8 +63,8 @@ def test_the_deployed_stack_answers_after_down_and_up(own: SandboxConfig) -> Non
     assert sent.status == 202, str(sent)
     tracer.wait_for_delivery(Trace(sent.body["id"], sent_at=sent.sent_at), timeout=120)
 
-    down_seconds = timed_cli(own, "down")
-    up_seconds = timed_cli(own, "up")
+    down_seconds = timed(lambda: backend().down(own))  # saves, as `make down` does
+    up_seconds = timed(lambda: backend().up(own))
 
     # The same API id answers; the token issued before the restart is accepted; the old
     # notification is readable.
