@@ -53,6 +53,26 @@ def test_locks_are_pickled_fresh_and_keys_as_der() -> None:
     held.release()
 
 
+def test_a_store_that_changes_while_pickled_is_pickled_again(monkeypatch) -> None:
+    """Saves run while requests change the stores; a dict that grew mid-way is tried again."""
+    from sandbox.plugins import persistence
+
+    monkeypatch.setattr(persistence, "PICKLE_BACKOFF_SECONDS", 0)
+    busy = {"n": 0}
+
+    class Busy:  # grows a dict the pickler is walking, for its first 5 pickles
+        def __reduce__(self):
+            busy["n"] += 1
+            if busy["n"] <= 5:
+                store[f"new-{busy['n']}"] = 0
+            return (dict, ())
+
+    # Larger than the pickler's batch (1000 items), as a busy store is: it walks the rest live.
+    store = {"busy": Busy(), "a": 1, **{f"old-{n}": n for n in range(1500)}}
+    assert persistence.loads(persistence.dumps(store))["a"] == 1
+    assert busy["n"] == 6
+
+
 @pytest.fixture
 def own(tmp_path: Path) -> Iterator[SandboxConfig]:
     config = own_config(tmp_path)
