@@ -173,14 +173,8 @@ def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
     if container is None:
         return []
     error = None
-    if container.status == "running" and launcher.health(config) is not None:
-        if not save_state:
-            launcher.stop_saving(config)
-        else:
-            try:
-                launcher.save(config, reason="down")
-            except launcher.SandboxError as e:
-                error = e
+    if container.status == "running":
+        _, error = launcher.keep_or_drop_state(config, save_state)
     pid = container.attrs["State"]["Pid"]
     container.stop(timeout=STOP_GRACE_SECONDS)
     config.home.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-IN_LIMIT = 100  # DynamoDB's most operands for IN
+IN_LIMIT = 100  # DynamoDB's most operands for one IN
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class Notifications:
         """Delete every item whose recipient or sender is one of `subs`; how many were deleted."""
         subs = sorted(set(subs))
         deleted = 0
-        for start in range(0, len(subs), IN_LIMIT // 2):
-            chunk = subs[start : start + IN_LIMIT // 2]
+        for start in range(0, len(subs), IN_LIMIT):
+            chunk = subs[start : start + IN_LIMIT]
             values = {f":s{n}": {"S": sub} for n, sub in enumerate(chunk)}
             among = ", ".join(values)
             pages = self.dynamodb.get_paginator("scan").paginate(

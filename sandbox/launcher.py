@@ -96,6 +96,23 @@ def stop_saving(config: SandboxConfig) -> None:
         _say(f"sandbox: could not stop its saves ({e}); it may save at shutdown")
 
 
+def keep_or_drop_state(config: SandboxConfig, save_state: bool) -> tuple[bool, SandboxError | None]:
+    """Before a stop: save the state (`down`), or have the sandbox save nothing more (`--no-save`).
+
+    Returns whether it saved, and the save's error, which the caller reports after the stop.
+    """
+    if health(config) is None:
+        return False, None
+    if not save_state:
+        stop_saving(config)
+        return False, None
+    try:
+        save(config, reason="down")
+    except SandboxError as e:
+        return False, e
+    return True, None
+
+
 def log_tail(config: SandboxConfig, lines: int = 25) -> str:
     try:
         with config.log_file.open(errors="replace") as f:
@@ -249,17 +266,8 @@ def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
     if current is None:
         _clean_stale(config)
         return []
-    error = None
-    grace = STOP_GRACE_SECONDS
-    if health(config) is not None:
-        if not save_state:
-            stop_saving(config)
-        else:
-            try:
-                save(config, reason="down")
-                grace = SAVED_STOP_GRACE_SECONDS
-            except SandboxError as e:
-                error = e
+    saved, error = keep_or_drop_state(config, save_state)
+    grace = SAVED_STOP_GRACE_SECONDS if saved else STOP_GRACE_SECONDS
     # LocalStack first, so that it shuts its Lambda environments down itself...
     terminate([current.pid], grace)
     # ...then anything of this instance that is still alive.
