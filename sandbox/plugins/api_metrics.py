@@ -50,7 +50,7 @@ from localstack.runtime import hooks
 from sandbox.plugins import patching
 from sandbox.plugins.api_throttling import ALL_METHODS, method_setting_keys
 from sandbox.plugins.metric_batching import BATCHER, Key
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import APIGATEWAY_PROVIDER, EXECUTE_API, Target
 
 if TYPE_CHECKING:
     from localstack.services.apigateway.next_gen.execute_api.context import (
@@ -58,8 +58,6 @@ if TYPE_CHECKING:
     )
 
 LOG = logging.getLogger(__name__)
-EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
-PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
 PROCESS_WITH_CONTEXT = Target(
     f"{EXECUTE_API}.gateway:RestApiGateway.process_with_context",
     params=("self", "context", "response"),
@@ -181,4 +179,4 @@ def apply_patches() -> None:
 def register_api_metrics() -> None:
     """Publish API Gateway metrics for every REST API request (see the module docstring)."""
     patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
-    patching.when_provider_loads("apigateway", apply_patches, PROVIDER_MODULE)
+    patching.when_provider_loads("apigateway", apply_patches, APIGATEWAY_PROVIDER)

@@ -64,7 +64,7 @@ from localstack.runtime import hooks
 from plux import PluginException
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import APIGATEWAY_PROVIDER, EXECUTE_API, Target
 
 if TYPE_CHECKING:
     from localstack.http import Response
@@ -75,9 +75,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
 TARGET_MODULES = (f"{EXECUTE_API}.handlers", f"{EXECUTE_API}.gateway_response")
-PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
 INTERNALS = (
     Target(f"{EXECUTE_API}.handlers:preprocess_request.handlers"),
     Target(f"{EXECUTE_API}.gateway_response:ThrottledError", params=("message",)),
@@ -274,4 +272,4 @@ def register_api_throttling() -> None:
     missing = [name for name in TARGET_MODULES if importlib.util.find_spec(name) is None]
     if missing:  # raised out of LocalStack's start-up hooks: the sandbox does not start
         raise RuntimeError(f"sandbox api_throttling: LocalStack modules missing: {missing}")
-    patching.when_provider_loads("apigateway", add_throttling_step, PROVIDER_MODULE)
+    patching.when_provider_loads("apigateway", add_throttling_step, APIGATEWAY_PROVIDER)

@@ -40,7 +40,7 @@ from localstack.http import Request, Response
 from localstack.runtime import hooks
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import APIGATEWAY_PROVIDER, EXECUTE_API, Target
 
 if TYPE_CHECKING:
     from localstack.services.apigateway.next_gen.execute_api.context import (
@@ -53,8 +53,6 @@ LOG = logging.getLogger(__name__)
 POOL_ID = r"[a-z]{2}(?:-[a-z]+)+-\d+_[0-9A-Za-z]+"
 # Claims API Gateway renders as dates rather than epoch seconds.
 DATE_CLAIMS = ("exp", "iat")
-EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
-PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
 PREPROCESS_STEPS = Target(f"{EXECUTE_API}.handlers:preprocess_request.handlers")
 INTERNALS = (
     PREPROCESS_STEPS,
@@ -212,7 +210,7 @@ def register_cognito_authorizer() -> None:
     from localstack.services.edge import ROUTER
 
     patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
-    patching.when_provider_loads("apigateway", add_authorizer_step, PROVIDER_MODULE)
+    patching.when_provider_loads("apigateway", add_authorizer_step, APIGATEWAY_PROVIDER)
     prefix = f'/<regex("{POOL_ID}"):pool_id>/.well-known'
     ROUTER.add(f"{prefix}/jwks.json", serve_jwks, methods=["GET"])
     ROUTER.add(f"{prefix}/openid-configuration", serve_openid_configuration, methods=["GET"])

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from localstack.runtime import hooks
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import APIGATEWAY_PROVIDER, EXECUTE_API, Target
 
 if TYPE_CHECKING:
     from localstack.http import Request, Response
@@ -65,8 +65,6 @@ def not_deployed_message(api_id: str) -> str:
     )
 
 
-EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
-PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
 INTERNALS = (
     Target(
         f"{EXECUTE_API}.handlers.method_request:MethodRequestHandler._is_body_valid",
@@ -156,8 +154,8 @@ class LoadApiGatewayFirst:
 @hooks.on_infra_start()
 def apply_execute_api_fidelity() -> None:
     patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
-    eager = PROVIDER_MODULE in sys.modules
-    patching.when_provider_loads("apigateway", apply_patches, PROVIDER_MODULE)
+    eager = APIGATEWAY_PROVIDER in sys.modules
+    patching.when_provider_loads("apigateway", apply_patches, APIGATEWAY_PROVIDER)
     if not eager:
         LoadApiGatewayFirst().register()
         LOG.info("execute-api routes served from start-up (API Gateway loads on first use)")

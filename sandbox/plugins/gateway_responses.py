@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from localstack.runtime import hooks
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import APIGATEWAY_PROVIDER, EXECUTE_API, Target
 
 if TYPE_CHECKING:
     from localstack.http import Response
@@ -63,8 +63,6 @@ if TYPE_CHECKING:
     )
 
 LOG = logging.getLogger(__name__)
-EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
-PROVIDER_MODULE = "localstack.services.apigateway.next_gen.provider"
 CREATE_EXCEPTION_RESPONSE = Target(
     f"{EXECUTE_API}.handlers.gateway_exception:GatewayExceptionHandler.create_exception_response",
     params=("self", "exception", "context"),
@@ -280,4 +278,4 @@ def apply_patch() -> None:
 @hooks.on_infra_start()
 def apply_gateway_responses() -> None:
     patching.check(INTERNALS, import_modules=False)  # the handler chain is imported on load
-    patching.when_provider_loads("apigateway", apply_patch, PROVIDER_MODULE)
+    patching.when_provider_loads("apigateway", apply_patch, APIGATEWAY_PROVIDER)

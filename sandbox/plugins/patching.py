@@ -13,7 +13,7 @@ suite. Here:
   class annotations (dataclass fields, typed attributes set in `__init__`) count as present.
 - Every plugin lists what it relies on in a module-level `INTERNALS` tuple; its start-up hook
   runs `check(INTERNALS)` (so LocalStack does not start when one is gone) and
-  tests/sandbox/plugins/test_internals.py resolves all of them without a server.
+  tests/sandbox/plugins/test_patching.py resolves all of them without a server.
 - `wrap(target)` replaces a function or method by `new(original, *args, **kwargs)`;
   `replace(target, value)` sets an attribute. Both resolve (and so check) the target first and
   are idempotent, so a hook may run twice.
@@ -45,6 +45,10 @@ PLUGIN_ERROR = "sandbox plugin error"
 _MARKS = "__sandbox_patches__"
 _ANNOTATED_ONLY = object()
 _MISSING = object()
+
+# LocalStack's API Gateway (next_gen) internals, patched by five plugins: named here once.
+EXECUTE_API = "localstack.services.apigateway.next_gen.execute_api"
+APIGATEWAY_PROVIDER = "localstack.services.apigateway.next_gen.provider"
 
 
 class InternalMissing(RuntimeError):
