@@ -6,7 +6,8 @@ functions, all of them kept for the life of the process; the cyclic collector ke
 as they piled up (about a tenth of the start-up CPU time, measured with `make bench-sandbox`).
 The collector is off until the gateway serves, then on again with everything allocated so far
 frozen (`gc.freeze()`: moved out of the collector's sight for good, so later collections, idle
-ones included, do not walk the whole interpreter again).
+ones included, do not walk the whole interpreter again). Before LocalStack starts, the
+installation's service catalog index is put in the home (sandbox/service_catalog.py).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import threading
 
 from localstack.runtime import hooks
 
+from sandbox import service_catalog
 from sandbox.plugins.patching import Target
 
 INTERNALS = (
     Target("localstack.runtime.hooks:on_infra_ready"),
     Target("localstack.runtime.main:main"),
+    Target("localstack.config:dirs"),
 )
 
 
@@ -38,6 +41,9 @@ RESUME_AFTER_SECONDS = 120.0
 
 def main() -> None:
     gc.disable()
+    from localstack import config
+
+    service_catalog.install(config.dirs.static_libs)
     fallback = threading.Timer(RESUME_AFTER_SECONDS, gc.enable)
     fallback.daemon = True
     fallback.start()

@@ -11,7 +11,7 @@ import pytest
 
 from harness.lambdas import create_function
 from harness.sandboxes import cli, own_config
-from sandbox import launcher
+from sandbox import launcher, service_catalog
 from sandbox.config import SandboxConfig
 from sandbox.processes import instance_pids, is_alive
 
@@ -44,6 +44,11 @@ def test_up_is_healthy_on_loopback_then_down_leaves_nothing(own_sandbox: Sandbox
     # Everything lives under the sandbox's own folder.
     assert own_sandbox.log_file.exists() and own_sandbox.pid_file.exists()
     assert (own_sandbox.state_dir).is_dir()
+    # The service catalog index came from the installation (sandbox/service_catalog.py) into
+    # LocalStack's static libraries folder; LocalStack did not build one of its own.
+    catalog = service_catalog.file_name()
+    assert (own_sandbox.state_dir / "usr/lib/localstack" / catalog).is_file()
+    assert not (own_sandbox.state_dir / "var/lib/localstack/cache" / catalog).exists()
 
     result = cli(own_sandbox, "down")
     assert result.returncode == 0, result.stderr
