@@ -27,9 +27,9 @@ from sandbox.processes import instance_pids, is_alive, read_environ, terminate
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
-# Once the state is saved, LocalStack's own shutdown (stopping services, environments, pollers)
-# has nothing left to keep: it gets less time before it is killed.
-SAVED_STOP_GRACE_SECONDS = 3.0
+# Once the state is saved (or dropped by `down --no-save`), LocalStack's own shutdown (stopping
+# services, environments, pollers) has nothing left to keep: it gets less time before it is killed.
+SETTLED_STOP_GRACE_SECONDS = 3.0
 SAVE_TIMEOUT_SECONDS = 120.0
 STATE_ROUTE = "/_sandbox/state"  # served by sandbox/plugins/persistence.py
 
@@ -86,26 +86,30 @@ def save(config: SandboxConfig, target: Path | None = None, reason: str = "reque
         raise SandboxError(f"sandbox: the state could not be saved: {e}") from e
 
 
-def stop_saving(config: SandboxConfig) -> None:
-    """Tell the running sandbox to save nothing more, not even at shutdown (`down --no-save`)."""
+def stop_saving(config: SandboxConfig) -> bool:
+    """Tell the running sandbox to save nothing more, not even at shutdown (`down --no-save`).
+
+    Returns whether it agreed."""
     request = urllib.request.Request(f"{config.endpoint}{STATE_ROUTE}", method="DELETE")
     try:
         with urllib.request.urlopen(request, timeout=SAVE_TIMEOUT_SECONDS):
-            pass
+            return True
     except OSError as e:  # HTTPError included: the stop goes on; say what may have been saved
         _say(f"sandbox: could not stop its saves ({e}); it may save at shutdown")
+        return False
 
 
 def keep_or_drop_state(config: SandboxConfig, save_state: bool) -> tuple[bool, SandboxError | None]:
     """Before a stop: save the state (`down`), or have the sandbox save nothing more (`--no-save`).
 
-    Returns whether it saved, and the save's error, which the caller reports after the stop.
+    Returns whether the state is settled (saved, or dropped as asked: the shutdown has nothing
+    left to keep, so it may be cut short), and the save's error, which the caller reports after
+    the stop.
     """
     if health(config) is None:
         return False, None
     if not save_state:
-        stop_saving(config)
-        return False, None
+        return stop_saving(config), None
     try:
         save(config, reason="down")
     except SandboxError as e:
@@ -266,8 +270,8 @@ def down(config: SandboxConfig, save_state: bool = True) -> list[int]:
     if current is None:
         _clean_stale(config)
         return []
-    saved, error = keep_or_drop_state(config, save_state)
-    grace = SAVED_STOP_GRACE_SECONDS if saved else STOP_GRACE_SECONDS
+    settled, error = keep_or_drop_state(config, save_state)
+    grace = SETTLED_STOP_GRACE_SECONDS if settled else STOP_GRACE_SECONDS
     # LocalStack first, so that it shuts its Lambda environments down itself...
     terminate([current.pid], grace)
     # ...then anything of this instance that is still alive.

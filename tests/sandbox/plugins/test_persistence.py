@@ -251,6 +251,8 @@ def test_down_without_saving_keeps_the_last_snapshot_as_it_was(own: SandboxConfi
     ok(cli(own, "down"))
     ok(cli(own, "up"))
     sqs.create_queue(QueueName="not-saved")
+    # The sandbox agrees to drop its state: the stop need not wait for its shutdown to finish.
+    assert launcher.keep_or_drop_state(own, save_state=False) == (True, None)
     assert "state saved" not in ok(cli(own, "down", "--no-save"))
     ok(cli(own, "up"))
     assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["saved"]
