@@ -8,13 +8,24 @@ The collector is off until the gateway serves, then on again with everything all
 frozen (`gc.freeze()`: moved out of the collector's sight for good, so later collections, idle
 ones included, do not walk the whole interpreter again). Before LocalStack starts, the
 installation's service catalog index is put in the home (sandbox/service_catalog.py).
+
+Once LocalStack's shutdown is over (its shutdown hooks, the state's last save included), the
+process ends at once. Python's own exit would join every thread first, and some never end:
+the gateway's worker threads wait for an event loop that has stopped, and clients inside the
+process (SQS pollers, the metric batcher) wait on answers from the server that is gone. Such a
+process was only ever killed, 10 s after `down --no-save` asked it to stop.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
+import logging
+import os
 import runpy
+import sys
 import threading
+import traceback
 
 from localstack.runtime import hooks
 
@@ -47,7 +58,25 @@ def main() -> None:
     fallback = threading.Timer(RESUME_AFTER_SECONDS, gc.enable)
     fallback.daemon = True
     fallback.start()
-    runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
+    status = 1
+    try:
+        runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
+        status = 0
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        exit_without_joining_threads(status)
+
+
+def exit_without_joining_threads(status: int) -> None:
+    """End the process as Python would, except for joining threads that never end."""
+    atexit._run_exitfuncs()  # e.g. no Lambda environment process outlives LocalStack
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

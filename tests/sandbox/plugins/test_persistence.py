@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import zipfile
@@ -21,6 +22,7 @@ from harness.sandboxes import cli, own_config
 from harness.waiting import eventually
 from sandbox import launcher, snapshots
 from sandbox.config import SandboxConfig
+from sandbox.processes import instance_pids, is_alive
 
 HANDLER = """
 def handler(event, context):
@@ -256,3 +258,38 @@ def test_down_without_saving_keeps_the_last_snapshot_as_it_was(own: SandboxConfi
     assert "state saved" not in ok(cli(own, "down", "--no-save"))
     ok(cli(own, "up"))
     assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["saved"]
+
+
+@pytest.mark.sandbox
+def test_a_stop_without_down_saves_at_shutdown_and_ends_by_itself(own: SandboxConfig) -> None:
+    """SIGTERM alone (a container's stop): what changed is saved, and LocalStack ends by itself
+    (sandbox/runtime.py) with its Lambda environments, instead of hanging until it is killed."""
+    ok(cli(own, "up"))
+    sqs, lam = sandbox_client(own, "sqs"), sandbox_client(own, "lambda")
+    url = sqs.create_queue(QueueName="saved-at-shutdown")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    create_function(lam, "drain", HANDLER)
+    lam.create_event_source_mapping(
+        FunctionName="drain", EventSourceArn=arn["QueueArn"], BatchSize=1
+    )  # its pollers wait on the server until the end
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    eventually(  # the message was handled: an environment process runs
+        lambda: sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+        == "0"
+        and len(instance_pids(launcher.running(own).instance_id)) > 1,
+        timeout=30,
+        describe="the message handled by a running environment",
+    )
+    current = launcher.running(own)
+    os.kill(current.pid, signal.SIGTERM)
+    eventually(
+        lambda: not is_alive(current.pid),
+        timeout=launcher.STOP_GRACE_SECONDS,
+        describe="LocalStack ending by itself after SIGTERM",
+    )
+    assert instance_pids(current.instance_id) == []  # no environment outlived it
+    launcher.down(own)  # tidies the pid file
+    ok(cli(own, "up"))
+    assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["saved-at-shutdown"]
