@@ -18,6 +18,11 @@ ERROR_LINE = (
     "2026-11-30T12:00:00.000 ERROR --- [ asgi_gw_1] s.plugins.gateway_responses : "
     f"{PLUGIN_ERROR}: gateway response for BAD_REQUEST_BODY not applied"
 )
+# What the generated-request suite once made LocalStack log (the marker inside a request path).
+REQUEST_LINE = (
+    "2026-11-30T23:01:32.356  INFO --- [  asgi_gw_19] localstack.request.http    : "
+    f"GET /_aws/execute-api/da0v5ffr8q/v1/notifications/{PLUGIN_ERROR} => 404"
+)
 SESSION = """
 import os, pathlib
 
@@ -35,7 +40,8 @@ def test_only_plugin_errors_logged_since_the_offset_count(tmp_path: Path) -> Non
     config.log_file.write_text(f"{ERROR_LINE} (old)\nINFO nothing\n")
     start = sandbox_log.log_end(config)
     with config.log_file.open("a") as log:
-        log.write(f"INFO fine\n{ERROR_LINE}\n")
+        log.write(f"INFO fine\n{REQUEST_LINE}\n{REQUEST_LINE.replace('INFO', 'ERROR')}\n")
+        log.write(f"{ERROR_LINE}\n")
     assert sandbox_log.plugin_errors(config, start) == [ERROR_LINE]
     config.log_file.write_text(f"{ERROR_LINE}\n")  # log reset: read from its start
     assert sandbox_log.plugin_errors(config, start) == [ERROR_LINE]
