@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 import pytest
 
-from harness import container, sandbox_log, skips
+from harness import container, sandbox_log, scheduling, skips
 from harness.api import Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
@@ -66,6 +66,7 @@ SESSION_KEY = "sandbox_session"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    scheduling.configure(config)
     if not hasattr(config, "workerinput"):  # the controller, with or without xdist
         os.environ[RUNTIME_VARIABLE] = config.getoption("--sandbox")  # workers inherit it
         config.pluginmanager.register(skips.SkipPolicy.from_config(config), "skip-policy")
@@ -109,6 +110,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     container.deselect_container_tests(config, items)
+    scheduling.order(items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

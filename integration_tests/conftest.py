@@ -50,25 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the long, disruptive tests first, one per xdist chunk (of 2), kinds interleaved with
-    priorities rotated: each worker starts with one, and the same priority's two kinds do not
-    start together. Only the order changes; no test depends on it."""
-    long = [item for item in items if item.get_closest_marker("disruptive")]
-    if not long:
-        return
-    by_module: dict[str, list[pytest.Item]] = {}
-    for item in long:
-        by_module.setdefault(item.module.__name__ if item.module else "", []).append(item)
-    columns = [group[n:] + group[:n] for n, group in enumerate(by_module.values())]
-    ordered = [item for row in zip(*columns, strict=False) for item in row]
-    ordered += [item for item in long if item not in ordered]
-    short = [item for item in items if not item.get_closest_marker("disruptive")]
-    items[:] = [
-        item for n, first in enumerate(ordered) for item in (first, *short[n : n + 1])
-    ] + short[len(ordered) :]
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Figures a test recorded with `record_property("generated_requests", ...)`, shown even
     under xdist (workers' output is not): the generated-request suite's counts."""

@@ -40,6 +40,7 @@ def timed(step: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.long
 def test_the_deployed_stack_answers_after_down_and_up(own: SandboxConfig) -> None:
     outputs = deploy(own).outputs
     aws = {s: sandbox_client(own, s) for s in ("cognito-idp", "dynamodb", "logs", "sqs")}

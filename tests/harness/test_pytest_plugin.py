@@ -90,6 +90,7 @@ def finish(session: subprocess.Popen[str]) -> str:
     return output
 
 
+@pytest.mark.long
 def test_a_session_that_started_the_sandbox_alone_stops_it(
     own_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:
@@ -99,6 +100,7 @@ def test_a_session_that_started_the_sandbox_alone_stops_it(
     assert launcher.running(own_sandbox) is None
 
 
+@pytest.mark.long
 def test_it_leaves_it_running_while_another_session_uses_it(
     own_sandbox: SandboxConfig, tmp_path: Path
 ) -> None:

@@ -53,6 +53,7 @@ def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_only_allowed_skips_keep_the_session_green(tmp_path: Path, xdist: list[str]) -> None:
     (tmp_path / "test_allowed.py").write_text(TESTS)
@@ -61,6 +62,7 @@ def test_only_allowed_skips_keep_the_session_green(tmp_path: Path, xdist: list[s
     assert "unexpected skips" not in result.stdout
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_any_other_skip_fails_it_and_is_named(tmp_path: Path, xdist: list[str]) -> None:
     (tmp_path / "test_allowed.py").write_text(TESTS)

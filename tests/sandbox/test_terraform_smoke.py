@@ -60,6 +60,7 @@ def test_candidates_start_with_tf_plugin_mirror_then_implied_locations() -> None
     )
 
 
+@pytest.mark.long
 @pytest.mark.sandbox
 def test_tflocal_apply_plan_destroy(sandbox: SandboxConfig, tmp_path: Path) -> None:
     if shutil.which("terraform") is None:

@@ -108,6 +108,7 @@ def test_validate(tf: tuple[Path, dict[str, str]]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.long
 def test_terraform_test_invariants(tf: tuple[Path, dict[str, str]]) -> None:
     """stack/tests/*.tftest.hcl: filter policies, DLQ wiring, VT >= 6 x timeout, alarms, ESMs."""
     work, env = tf
@@ -175,6 +176,7 @@ def _checkov() -> Path | None:
     return checkov if checkov.exists() else None
 
 
+@pytest.mark.long
 def test_checkov_has_no_unjustified_findings() -> None:
     """Every failed check is either fixed or skipped in place with `#checkov:skip=ID:reason`."""
     checkov = _checkov()

@@ -346,6 +346,7 @@ resource "aws_appautoscaling_policy" "gsi" {
 """
 
 
+@pytest.mark.long
 def test_terraform_creates_reads_updates_and_deletes(
     sandbox: SandboxConfig, unique: Callable, tmp_path: Path
 ) -> None:

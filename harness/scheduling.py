@@ -1,0 +1,58 @@
+"""The order tests start in, so that long waits overlap other work (`make test`, `make e2e`).
+
+On 2 cores the suites are CPU-bound; what lengthens a run is a long test that starts late and
+then runs alone while most workers are done (before this order, `make test`'s last 100 s were
+`test_snapshots.py`'s own cold deploy at 15 to 40 % CPU). So:
+
+- the first `disruptive` test starts at once: it deploys the session's stack, which every
+  integration test waits for;
+- then every `long` test (its own sandbox, Terraform apply or child pytest session; it does
+  not wait for the deploy), in collection order;
+- then the other `disruptive` tests, modules interleaved and priorities rotated, so that the
+  same priority's two kinds (which lock the same lane) do not start together;
+- each of them followed by one short test, and xdist hands out tests two at a time, so each
+  worker starts with one of them. xdist's default first hand-out is a quarter of a worker's
+  share (26 tests of `make test` each), which put every disruptive test on one worker.
+
+Only the order changes; no test depends on it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Tests per xdist hand-out: each worker's first two tests are one long test and one short one.
+CHUNK = 2
+
+
+def configure(config: pytest.Config) -> None:
+    """Hand out tests two at a time under xdist, unless `--maxschedchunk` says otherwise."""
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("maxschedchunk") is None:
+        config.option.maxschedchunk = CHUNK
+
+
+def order(items: list[pytest.Item]) -> None:
+    """Reorder `items` in place as the module docstring says."""
+    disruptive = _rotated(_marked(items, "disruptive"))
+    long = _marked(items, "long")
+    first = disruptive[:1] + long + disruptive[1:]
+    if not first:
+        return
+    chosen = set(first)
+    short = [item for item in items if item not in chosen]
+    paired = [item for n, head in enumerate(first) for item in (head, *short[n : n + 1])]
+    items[:] = paired + short[len(first) :]
+
+
+def _marked(items: list[pytest.Item], marker: str) -> list[pytest.Item]:
+    return [item for item in items if item.get_closest_marker(marker)]
+
+
+def _rotated(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Modules interleaved, the n-th module's parameters rotated by n."""
+    by_module: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_module.setdefault(item.module.__name__ if item.module else "", []).append(item)
+    columns = [group[n:] + group[:n] for n, group in enumerate(by_module.values())]
+    rotated = [item for row in zip(*columns, strict=False) for item in row]
+    return rotated + [item for item in items if item not in rotated]

@@ -1,0 +1,65 @@
+"""harness.scheduling: which tests start first, and xdist's hand-out size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from harness import scheduling
+
+
+@dataclass(eq=False)
+class Item:
+    """What `scheduling.order` reads of a pytest item."""
+
+    name: str
+    module_name: str = "test_unit"
+    markers: tuple[str, ...] = ()
+    module: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.module = SimpleNamespace(__name__=self.module_name)
+
+    def get_closest_marker(self, name: str) -> object | None:
+        return name if name in self.markers else None
+
+
+def names(items: list[Item]) -> list[str]:
+    return [item.name for item in items]
+
+
+def test_the_deploying_test_then_long_tests_then_the_other_disruptive_ones_each_with_a_short_one():
+    short = [Item(f"s{n}") for n in range(5)]
+    backlog = [Item(f"backlog-{p}", "test_backlog", ("disruptive",)) for p in ("h", "m", "l")]
+    dlq = [Item(f"dlq-{p}", "test_dlq", ("disruptive",)) for p in ("h", "m", "l")]
+    long = [Item("terraform", markers=("long",)), Item("snapshots", markers=("long",))]
+    items = [short[0], *backlog, short[1], long[0], *dlq, short[2], long[1], *short[3:]]
+    scheduling.order(items)
+    # dlq's priorities rotated by one: the same priority's backlog and DLQ tests never pair up
+    assert names(items) == [
+        "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "dlq-m", "s3",
+        "backlog-m", "s4", "dlq-l", "backlog-l", "dlq-h",
+    ]  # fmt: skip
+
+
+def test_without_long_or_disruptive_tests_the_order_is_kept():
+    items = [Item(f"s{n}") for n in range(4)]
+    before = list(items)
+    scheduling.order(items)
+    assert items == before
+
+
+def test_xdist_hands_out_two_tests_at_a_time_unless_told_otherwise():
+    def config(chunk: int | None) -> Any:
+        option = SimpleNamespace(maxschedchunk=chunk)
+        return SimpleNamespace(
+            option=option,
+            pluginmanager=SimpleNamespace(hasplugin=lambda name: name == "xdist"),
+            getoption=lambda name: getattr(option, name),
+        )
+
+    default, chosen = config(None), config(8)
+    scheduling.configure(default)
+    scheduling.configure(chosen)
+    assert (default.option.maxschedchunk, chosen.option.maxschedchunk) == (scheduling.CHUNK, 8)
