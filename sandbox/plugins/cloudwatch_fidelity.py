@@ -29,6 +29,14 @@ notBreaching, missing periods inside the window count as such, so only the windo
 with missing/ignore, the newest EvaluationPeriods datapoints found in the lookback are judged.
 Alarms are also evaluated when a datapoint of their metric arrives (sandbox/plugins/
 alarm_arrival.py), not only on LocalStack's timer.
+
+GetDashboard of a dashboard that does not exist answers AWS's `ResourceNotFound` (404,
+`DashboardNotFoundError` in botocore's model) instead of LocalStack's `InvalidParameterValue`
+(400): the AWS provider of Terraform takes the 404 as "deleted outside Terraform" and creates
+the dashboard again, but failed the whole apply on the 400 (seen after the sandbox's state was
+wiped while the deploy folder still listed the dashboard). Patched in
+`localstack.services.cloudwatch.provider_v2.CloudwatchProvider.get_dashboard` (and its
+`get_store`), before the CloudWatch provider is created.
 """
 
 from __future__ import annotations
@@ -72,6 +80,10 @@ PUT_LOG_EVENTS = Target(
     "localstack.services.logs.provider:LogsProvider.put_log_events",
     params=("self", "context", "log_group_name", "log_stream_name", "log_events"),
 )
+CLOUDWATCH_PROVIDER = "localstack.services.cloudwatch.provider_v2:CloudwatchProvider"
+GET_DASHBOARD = Target(
+    f"{CLOUDWATCH_PROVIDER}.get_dashboard", params=("self", "context", "dashboard_name")
+)
 INTERNALS = (
     COLLECT_METRIC_DATA,
     IS_THRESHOLD_EXCEEDED,
@@ -90,6 +102,10 @@ INTERNALS = (
     ),
     Target("localstack.aws.connect:connect_to"),
     Target("localstack.utils.bootstrap:is_api_enabled", params=("api",)),
+    GET_DASHBOARD,
+    Target(f"{CLOUDWATCH_PROVIDER}.get_store", params=("account_id", "region")),
+    Target("localstack.services.cloudwatch.models:CloudWatchStore.dashboards"),
+    Target("localstack.aws.api.cloudwatch:DashboardNotFoundError"),
 )
 
 
@@ -224,6 +240,7 @@ def apply_cloudwatch_fidelity() -> None:
     """Patch the SQS metric reporter, Logs' PutLogEvents and alarm evaluation (see above)."""
     patching.check(INTERNALS)
     _patch_alarm_evaluation()
+    patching.before_provider_loads("cloudwatch", _patch_dashboard_not_found)
     apply_alarm_arrival()
     from localstack.utils.bootstrap import is_api_enabled
 
@@ -241,3 +258,13 @@ def apply_cloudwatch_fidelity() -> None:
         if is_api_enabled("cloudwatch") and _emf_applies(context, kwargs["log_group_name"]):
             _put_emf_metrics(context.account_id, context.region, kwargs.get("log_events") or [])
         return response
+
+
+def _patch_dashboard_not_found() -> None:
+    from localstack.aws.api.cloudwatch import DashboardNotFoundError
+
+    @patching.wrap(GET_DASHBOARD)
+    def _not_found(fn: Any, self: Any, context: Any, dashboard_name: str, **kwargs: Any) -> Any:
+        if dashboard_name not in self.get_store(context.account_id, context.region).dashboards:
+            raise DashboardNotFoundError(f"Dashboard {dashboard_name} does not exist.")
+        return fn(self, context, dashboard_name, **kwargs)

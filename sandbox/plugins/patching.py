@@ -21,6 +21,8 @@ suite. Here:
   (importing some provider modules takes seconds, so start-up does not); a failure there is
   logged and raised as plux's `PluginException`, which plux re-raises: the provider fails to
   load (its calls error, naming the plugin) instead of serving requests without the fix.
+  `before_provider_loads(api, apply)` runs it just before, for a patch of the provider's own
+  operations (its dispatch table binds them when the provider is created).
 - `plugin_error(log, ...)` logs a failure at run time as an ERROR carrying `PLUGIN_ERROR`; the
   test harness fails a session whose sandbox log gained such a line (harness/sandbox_log.py).
 
@@ -162,14 +164,9 @@ def plugin_error(log: logging.Logger, message: str, *args: Any) -> None:
 def when_provider_loads(api: str, apply: Callable[[], None], provider_module: str) -> None:
     """Run `apply` when the provider of `api` loads (now, if `provider_module` is imported)."""
     from localstack.services.plugins import SERVICE_PLUGINS
-    from plux import PluginException, PluginLifecycleListener, PluginSpec
+    from plux import PluginLifecycleListener, PluginSpec
 
-    def run() -> None:
-        try:
-            apply()
-        except Exception as e:
-            plugin_error(LOG, "%s not applied when the %s provider loaded", apply.__module__, api)
-            raise PluginException(f"{PLUGIN_ERROR}: {apply.__module__}: {e}") from e
+    run = _loudly(apply, api)
 
     class OnLoad(PluginLifecycleListener):
         def on_load_after(
@@ -181,3 +178,35 @@ def when_provider_loads(api: str, apply: Callable[[], None], provider_module: st
     SERVICE_PLUGINS.plugin_manager.add_listener(OnLoad())
     if provider_module in sys.modules:  # loaded eagerly
         run()
+
+
+def before_provider_loads(api: str, apply: Callable[[], None]) -> None:
+    """Run `apply` just before LocalStack creates the provider of `api`: for patches of the
+    provider's own operations, which its dispatch table binds when the provider is created."""
+    from localstack.services.plugins import SERVICE_PLUGINS
+    from plux import PluginLifecycleListener, PluginSpec
+
+    run = _loudly(apply, api)
+
+    class BeforeLoad(PluginLifecycleListener):
+        def on_load_before(
+            self, plugin_spec: PluginSpec, plugin: object, load_args: object, load_kwargs: object
+        ):
+            if plugin_spec.name.startswith(f"{api}:"):
+                run()
+
+    SERVICE_PLUGINS.plugin_manager.add_listener(BeforeLoad())
+
+
+def _loudly(apply: Callable[[], None], api: str) -> Callable[[], None]:
+    """`apply`, logging a plugin error and raising if it fails."""
+    from plux import PluginException
+
+    def run() -> None:
+        try:
+            apply()
+        except Exception as e:
+            plugin_error(LOG, "%s not applied when the %s provider loaded", apply.__module__, api)
+            raise PluginException(f"{PLUGIN_ERROR}: {apply.__module__}: {e}") from e
+
+    return run

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from harness.lambdas import create_function
 from harness.waiting import eventually
@@ -231,3 +232,20 @@ def test_a_breach_older_than_the_evaluation_period_does_not_alarm(aws, unique) -
         assert first == "OK", history
     finally:
         cloudwatch.delete_alarms(AlarmNames=[alarm])
+
+
+@pytest.mark.sandbox
+def test_a_missing_dashboard_is_resource_not_found_as_on_aws(aws, unique) -> None:
+    """Terraform's AWS provider recreates a dashboard on this 404; LocalStack's 400 failed it."""
+    cloudwatch, name = aws("cloudwatch"), unique("dashboard")
+    with pytest.raises(ClientError) as missing:
+        cloudwatch.get_dashboard(DashboardName=name)
+    error = missing.value.response
+    assert error["Error"]["Code"] == "ResourceNotFound"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert error["Error"]["Message"] == f"Dashboard {name} does not exist."
+    cloudwatch.put_dashboard(DashboardName=name, DashboardBody='{"widgets": []}')
+    try:
+        assert cloudwatch.get_dashboard(DashboardName=name)["DashboardName"] == name
+    finally:
+        cloudwatch.delete_dashboards(DashboardNames=[name])
