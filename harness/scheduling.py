@@ -8,8 +8,8 @@ then runs alone while most workers are done (before this order, `make test`'s la
   integration test waits for;
 - then every `long` test (its own sandbox, Terraform apply or child pytest session; it does
   not wait for the deploy), in collection order;
-- then the other `disruptive` tests, modules interleaved and priorities rotated, so that the
-  same priority's two kinds (which lock the same lane) do not start together;
+- then the other `disruptive` tests, modules interleaved (one kind, then the other), the n-th
+  module's priorities rotated by n (the per-priority locks serialise whatever still meets);
 - each of them followed by one short test, and xdist hands out tests two at a time, so each
   worker starts with one of them. xdist's default first hand-out is a quarter of a worker's
   share (26 tests of `make test` each), which put every disruptive test on one worker.

@@ -36,7 +36,7 @@ def test_the_deploying_test_then_long_tests_then_the_other_disruptive_ones_each_
     long = [Item("terraform", markers=("long",)), Item("snapshots", markers=("long",))]
     items = [short[0], *backlog, short[1], long[0], *dlq, short[2], long[1], *short[3:]]
     scheduling.order(items)
-    # dlq's priorities rotated by one: the same priority's backlog and DLQ tests never pair up
+    # modules interleaved after the first backlog test; dlq's priorities rotated by one
     assert names(items) == [
         "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "dlq-m", "s3",
         "backlog-m", "s4", "dlq-l", "backlog-l", "dlq-h",
