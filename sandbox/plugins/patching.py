@@ -195,7 +195,14 @@ def before_provider_loads(api: str, apply: Callable[[], None]) -> None:
             if plugin_spec.name.startswith(f"{api}:"):
                 run()
 
-    SERVICE_PLUGINS.plugin_manager.add_listener(BeforeLoad())
+    manager = SERVICE_PLUGINS.plugin_manager
+    created = [n for n in manager.list_names() if n.startswith(f"{api}:") and manager.is_loaded(n)]
+    if created:  # the patch would never reach it: fail the start instead
+        raise RuntimeError(
+            f"{PLUGIN_ERROR}: {apply.__module__}: the {api} provider ({', '.join(created)}) was "
+            "created before its patch could be applied"
+        )
+    manager.add_listener(BeforeLoad())
 
 
 def _loudly(apply: Callable[[], None], api: str) -> Callable[[], None]:

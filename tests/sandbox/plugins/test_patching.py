@@ -176,3 +176,27 @@ def test_a_failure_when_the_provider_loads_fails_the_load(monkeypatch) -> None:
     with pytest.raises(PluginException, match="renamed"):
         listener.on_load_after(spec, None)
     listener.on_load_after(types.SimpleNamespace(name="other:default"), None)  # not ours
+
+
+def test_before_the_provider_loads_runs_for_its_api_and_refuses_a_created_provider(
+    monkeypatch,
+) -> None:
+    """A patch of a provider's operations must land before the provider binds them."""
+    from localstack.services.plugins import SERVICE_PLUGINS
+
+    manager, listeners, applied = SERVICE_PLUGINS.plugin_manager, [], []
+    monkeypatch.setattr(manager, "add_listener", listeners.append)
+    monkeypatch.setattr(manager, "list_names", lambda: ["probe:default", "other:default"])
+    monkeypatch.setattr(manager, "is_loaded", lambda name: name == "other:default")
+
+    patching.before_provider_loads("probe", lambda: applied.append("probe"))
+    (listener,) = listeners
+    listener.on_load_before(types.SimpleNamespace(name="other:default"), None, (), {})
+    assert applied == []  # not ours
+    listener.on_load_before(types.SimpleNamespace(name="probe:default"), None, (), {})
+    assert applied == ["probe"]
+
+    created = r"the other provider \(other:default\) was created before its patch"
+    with pytest.raises(RuntimeError, match=created):
+        patching.before_provider_loads("other", lambda: None)
+    assert len(listeners) == 1
