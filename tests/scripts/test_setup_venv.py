@@ -36,3 +36,13 @@ def test_no_new_enough_interpreter_lists_what_was_tried(monkeypatch, tmp_path: P
     assert "no Python >= 3.13 found" in message
     assert "/nonexistent/python3: does not run" in message
     assert f"{old}: 3.11" in message
+
+
+@pytest.mark.parametrize("module", ["localstack.aws.app", "moto.core.models", "botocore.client"])
+def test_the_venv_holds_the_bytecode_of_what_every_process_imports(module: str) -> None:
+    """Without it, PYTHONDONTWRITEBYTECODE (set on many machines) makes each process compile
+    LocalStack again: about 2 s of CPU per sandbox start, test worker and CLI call."""
+    source = importlib.util.find_spec(module).origin
+    assert Path(importlib.util.cache_from_source(source)).exists(), (
+        f"no bytecode for {source}: `make setup` must install compiled (uv --compile-bytecode)"
+    )
