@@ -34,9 +34,11 @@ GetDashboard of a dashboard that does not exist answers AWS's `ResourceNotFound`
 `DashboardNotFoundError` in botocore's model) instead of LocalStack's `InvalidParameterValue`
 (400): the AWS provider of Terraform takes the 404 as "deleted outside Terraform" and creates
 the dashboard again, but failed the whole apply on the 400 (seen after the sandbox's state was
-wiped while the deploy folder still listed the dashboard). Patched in
-`localstack.services.cloudwatch.provider_v2.CloudwatchProvider.get_dashboard` (and its
-`get_store`), before the CloudWatch provider is created.
+wiped while the deploy folder still listed the dashboard). DeleteDashboards naming one that does
+not exist answers the same 404 and deletes none of them, as AWS documents ("if there is an error
+during this call, no dashboards are deleted"); LocalStack deleted the rest and answered 200.
+Patched in `localstack.services.cloudwatch.provider_v2.CloudwatchProvider` (`get_dashboard`,
+`delete_dashboards`, with its `get_store`), before the CloudWatch provider is created.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ CLOUDWATCH_PROVIDER = "localstack.services.cloudwatch.provider_v2:CloudwatchProv
 GET_DASHBOARD = Target(
     f"{CLOUDWATCH_PROVIDER}.get_dashboard", params=("self", "context", "dashboard_name")
 )
+DELETE_DASHBOARDS = Target(
+    f"{CLOUDWATCH_PROVIDER}.delete_dashboards", params=("self", "context", "dashboard_names")
+)
 INTERNALS = (
     COLLECT_METRIC_DATA,
     IS_THRESHOLD_EXCEEDED,
@@ -103,6 +108,7 @@ INTERNALS = (
     Target("localstack.aws.connect:connect_to"),
     Target("localstack.utils.bootstrap:is_api_enabled", params=("api",)),
     GET_DASHBOARD,
+    DELETE_DASHBOARDS,
     Target(f"{CLOUDWATCH_PROVIDER}.get_store", params=("account_id", "region")),
     Target("localstack.services.cloudwatch.models:CloudWatchStore.dashboards"),
     Target("localstack.aws.api.cloudwatch:DashboardNotFoundError"),
@@ -268,3 +274,12 @@ def _patch_dashboard_not_found() -> None:
         if dashboard_name not in self.get_store(context.account_id, context.region).dashboards:
             raise DashboardNotFoundError(f"Dashboard {dashboard_name} does not exist.")
         return fn(self, context, dashboard_name, **kwargs)
+
+    @patching.wrap(DELETE_DASHBOARDS)
+    def _all_or_none(fn: Any, self: Any, context: Any, dashboard_names: list, **kwargs: Any) -> Any:
+        dashboards = self.get_store(context.account_id, context.region).dashboards
+        if missing := [name for name in dashboard_names if name not in dashboards]:
+            raise DashboardNotFoundError(
+                f"The specified dashboard does not exist. [{', '.join(missing)}]"
+            )
+        return fn(self, context, dashboard_names, **kwargs)

@@ -249,3 +249,21 @@ def test_a_missing_dashboard_is_resource_not_found_as_on_aws(aws, unique) -> Non
         assert cloudwatch.get_dashboard(DashboardName=name)["DashboardName"] == name
     finally:
         cloudwatch.delete_dashboards(DashboardNames=[name])
+
+
+@pytest.mark.sandbox
+def test_deleting_dashboards_one_of_which_is_missing_deletes_none_as_on_aws(aws, unique) -> None:
+    cloudwatch, kept, missing = aws("cloudwatch"), unique("dashboard"), unique("dashboard")
+    cloudwatch.put_dashboard(DashboardName=kept, DashboardBody='{"widgets": []}')
+    try:
+        with pytest.raises(ClientError) as failed:
+            cloudwatch.delete_dashboards(DashboardNames=[kept, missing])
+        error = failed.value.response
+        assert error["Error"]["Code"] == "ResourceNotFound"
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert error["Error"]["Message"] == f"The specified dashboard does not exist. [{missing}]"
+        assert cloudwatch.get_dashboard(DashboardName=kept)["DashboardName"] == kept
+    finally:
+        cloudwatch.delete_dashboards(DashboardNames=[kept])
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        cloudwatch.get_dashboard(DashboardName=kept)
