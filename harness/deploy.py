@@ -175,8 +175,7 @@ def deploy(config: SandboxConfig, *, force: bool = False) -> Deployment:
     build()
     say(f"build: {time.monotonic() - build_started:.1f} s")
     # The sandbox's state id (kept by its snapshots); a sandbox without one: its instance.
-    status = launcher.state(config) or {}
-    state_id = status.get("state_id") or backend().running(config).instance_id
+    state_id = launcher.state_id(config) or backend().running(config).instance_id
     work = workdir(config)
     stack = work / "stack"
     stamp = work / "fingerprint"

@@ -32,6 +32,11 @@ STOP_GRACE_SECONDS = 10.0
 SETTLED_STOP_GRACE_SECONDS = 3.0
 SAVE_TIMEOUT_SECONDS = 120.0
 STATE_ROUTE = "/_sandbox/state"  # served by sandbox/plugins/persistence.py
+# How long a sandbox whose process is alive gets to answer before it is taken for hung or for
+# "no state". Under load it can be busy for seconds (a periodic save pickling a large state took
+# 6-12 s during `make e2e-repeat`); a 1 s answer taken as "no state id" made a deploy forget what
+# it had deployed and create every resource again (all refused: they existed).
+BUSY_TIMEOUT_SECONDS = 20.0
 
 
 class SandboxError(RuntimeError):
@@ -60,6 +65,27 @@ def health(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
 def state(config: SandboxConfig, timeout: float = 1.0) -> dict | None:
     """The persistence status (state id, restore outcome, last save), or None."""
     return _get_json(config, STATE_ROUTE, timeout)
+
+
+def state_id(config: SandboxConfig, timeout: float = BUSY_TIMEOUT_SECONDS) -> str | None:
+    """The id of the running sandbox's state (kept across `down`/`up` by its snapshots), or None
+    when it does not serve the state route (started by an older version). No answer within
+    `timeout` is an error, never "no state"."""
+    try:
+        with urllib.request.urlopen(f"{config.endpoint}{STATE_ROUTE}", timeout=timeout) as r:
+            return json.load(r).get("state_id") or None
+    except urllib.error.HTTPError as e:
+        if e.code < 500:  # not ours: e.g. S3's XML for a route that does not exist
+            return None
+        failure: Exception = e
+    except ValueError:  # a 2xx that is not JSON: not ours either
+        return None
+    except OSError as e:
+        failure = e
+    raise SandboxError(
+        f"sandbox: {config.endpoint} did not tell its state id within {timeout:.0f} s "
+        f"({failure}); `python -m sandbox status` shows whether it answers"
+    )
 
 
 def save(config: SandboxConfig, target: Path | None = None, reason: str = "request") -> dict:
@@ -106,7 +132,7 @@ def keep_or_drop_state(config: SandboxConfig, save_state: bool) -> tuple[bool, S
     left to keep, so it may be cut short), and the save's error, which the caller reports after
     the stop.
     """
-    if health(config) is None:
+    if health(config, timeout=BUSY_TIMEOUT_SECONDS) is None:
         return False, None
     if not save_state:
         return stop_saving(config), None
@@ -192,7 +218,7 @@ def up(
     Returns the seconds it took, or None when this sandbox was already up.
     """
     if running(config) is not None:
-        if health(config) is not None:
+        if health(config, timeout=BUSY_TIMEOUT_SECONDS) is not None:
             return None
         raise SandboxError(
             f"sandbox: process {running(config).pid} is alive but {config.endpoint} does not "

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from threading import Thread
 
 import pytest
 
@@ -132,6 +135,35 @@ def test_down_also_ends_every_lambda_process(own_sandbox: SandboxConfig, aws_for
     assert instance_pids(current.instance_id) == []
 
 
+@contextmanager
+def fake_sandbox(tmp_path: Path, status: int, body: bytes, delay: float = 0.0):
+    """A loopback server answering every GET and POST with `status` and `body` after `delay`."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            time.sleep(delay)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    server.daemon_threads = True
+    server.handle_error = lambda *args: None  # a client that gave up: its pipe is closed
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield SandboxConfig(port=server.server_address[1], home=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
     [(404, b"<Error><Code>NoSuchBucket</Code></Error>"), (200, b"")],
@@ -142,25 +174,16 @@ def test_saving_a_sandbox_that_does_not_serve_the_state_route_says_why(
 ) -> None:
     """A sandbox started by an older version answers the route with whatever LocalStack routes
     it to (S3's XML): the error names the likely cause and the way out, not a JSON parser's."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
-
-    class Older(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Older)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        config = SandboxConfig(port=server.server_address[1], home=tmp_path)
+    with fake_sandbox(tmp_path, status, body) as config:
         with pytest.raises(launcher.SandboxError, match=r"older version.*--no-save"):
             launcher.save(config)
-    finally:
-        server.shutdown()
-        server.server_close()
+        assert launcher.state_id(config) is None  # a deploy then keys on the instance
+
+
+def test_a_busy_sandbox_is_waited_for_its_state_id(tmp_path: Path) -> None:
+    """Seen in `make e2e-repeat`: a save under load kept the sandbox from answering for over 1 s;
+    the deploy took that for "no state", forgot its Terraform state and failed on every resource."""
+    with fake_sandbox(tmp_path, 200, b'{"state_id": "s1"}', delay=1.5) as config:
+        assert launcher.state_id(config) == "s1"
+        with pytest.raises(launcher.SandboxError, match="did not tell its state id within 1 s"):
+            launcher.state_id(config, timeout=1.0)
