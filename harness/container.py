@@ -91,7 +91,7 @@ def running(config: SandboxConfig) -> launcher.Running | None:
 def up(config: SandboxConfig, timeout: float = launcher.START_TIMEOUT_SECONDS) -> float | None:
     """Start the container and wait for `Ready.` and health; None when it was already up."""
     if running(config) is not None:
-        if launcher.health(config) is not None:
+        if launcher.health(config, timeout=launcher.BUSY_TIMEOUT_SECONDS) is not None:
             return None
         raise launcher.SandboxError(
             f"sandbox: container {name(config)} runs but {config.endpoint} does not answer; "
