@@ -12,7 +12,9 @@ that the stack's API carries exactly the name and stage the alarm watches ties t
 
 Lock `api-5xx`, exclusively for the whole round trip, from a moment when nothing sent before can
 move the alarm (`Alarms.wait_until_clear`): no other test answers 5xx on purpose, and a second
-run of this test on the same sandbox waits.
+run of this test on the same sandbox waits. The return to OK is awaited once both 5xx are
+counted in CloudWatch (exactly two: a third would be another request's, a finding): under load the
+first answer can fire the alarm while the second is still on its way, and would fire it again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from harness.alarms import Alarms, AlertSubscriber
 from harness.cleanup import Cleanups
 from harness.exclusive import Locks
 from harness.variants import deploy_variant
+from harness.waiting import eventually
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.lanes()]
 
@@ -111,6 +114,21 @@ def post(url: str, headers: dict[str, str]) -> int:
         return error.code
 
 
+def server_errors(cloudwatch: Any, alarm: dict[str, Any], since: float) -> float:
+    """The Sum of the alarm's metric (5XXError of its API and stage) since `since`."""
+    period = alarm["Period"]
+    points = cloudwatch.get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm["Dimensions"],
+        StartTime=since - period,  # the aligned period `since` falls in (none breached before)
+        EndTime=time.time() + period,
+        Period=period,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
 def test_api_5xx_alarm_fires_on_5xx_answers_and_clears_after_them(
     stack: dict[str, Any],
     client: Callable[..., Any],
@@ -135,9 +153,25 @@ def test_api_5xx_alarm_fires_on_5xx_answers_and_clears_after_them(
         assert all(500 <= status < 600 for status in statuses), statuses
 
         alarms.wait_for_state(alarm, "ALARM", timeout=2 * period + 15, since=owned_from)
+        fired_at = time.time()
         subscriber.wait_for(alarm, "ALARM", timeout=10, since=owned_from)
+        # Both answers are in CloudWatch (the first may have fired the alarm alone) and nothing
+        # else answered 5xx: from here on no datapoint of this test can still arrive.
+        cloudwatch, watched_metric = client("cloudwatch"), alarms.describe(alarm)
 
-        # No 5xx since: OK once the evaluated period holds none (missing data: not breaching).
-        stopped_at = time.time()
-        alarms.wait_for_state(alarm, "OK", timeout=4 * period + 10, since=stopped_at)
-        subscriber.wait_for(alarm, "OK", timeout=10, since=stopped_at)
+        def all_counted() -> float | None:
+            counted = server_errors(cloudwatch, watched_metric, owned_from)
+            return counted if counted >= len(statuses) else None
+
+        counted = eventually(
+            all_counted,
+            timeout=2 * period + 15,
+            interval=0.5,
+            describe=f"waiting for {len(statuses)} 5XXError datapoints since {owned_from:.1f}",
+        )
+        assert counted == len(statuses), f"{counted} 5xx answers counted, {len(statuses)} sent"
+
+        # No 5xx since: OK once the evaluated period holds none (missing data: not breaching);
+        # it may be OK already (a slow count), so any OK entered since it fired will do.
+        alarms.wait_for_state(alarm, "OK", timeout=4 * period + 10, since=fired_at)
+        subscriber.wait_for(alarm, "OK", timeout=10, since=fired_at)

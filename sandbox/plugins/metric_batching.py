@@ -10,8 +10,11 @@ SendMessage (`NumberOfMessagesSent`, `SentMessageSize`), DeleteMessage and Recei
 gateway (one Python process) is what bounds the whole pipeline.
 
 This plugin records those datapoints in memory and publishes them once a second as statistic
-sets (SampleCount, Sum, Minimum, Maximum per metric and dimensions), so every statistic and every
-alarm sees the same numbers as before, at most a second later.
+sets (SampleCount, Sum, Minimum, Maximum per metric, dimensions and second), so every statistic and
+every alarm sees the same numbers as before, at most a second later. Each set is stamped with the
+second its datapoints were recorded in, as AWS stamps a request's metrics with the request's time,
+not with the flush's: a flush delayed by a busy sandbox (a periodic save) publishes late, but
+never moves a datapoint to a later period, where an alarm would count it after its traffic stopped.
 
 LocalStack internals relied on (localstack-core 2026.3.0), checked at start-up:
 - `localstack.services.lambda_.invocation.version_manager.record_cw_metric_invocation` and
@@ -29,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -61,17 +65,20 @@ class StatisticSet:
 
 
 class MetricBatcher:
-    """Datapoints since the last flush, by metric; `flush` publishes and clears them."""
+    """Datapoints since the last flush, by metric and by the (epoch) second they were recorded
+    in; `flush` publishes and clears them."""
 
-    def __init__(self) -> None:
-        self._sets: dict[Key, StatisticSet] = {}
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._sets: dict[tuple[Key, int], StatisticSet] = {}
         self._lock = threading.Lock()
+        self._clock = clock
 
     def record(self, key: Key, value: float = 1.0) -> None:
+        second = int(self._clock())
         with self._lock:
-            self._sets.setdefault(key, StatisticSet()).add(value)
+            self._sets.setdefault((key, second), StatisticSet()).add(value)
 
-    def take(self) -> dict[Key, StatisticSet]:
+    def take(self) -> dict[tuple[Key, int], StatisticSet]:
         with self._lock:
             sets, self._sets = self._sets, {}
         return sets
@@ -99,14 +106,14 @@ class MetricBatcher:
     def flush(self) -> None:
         from localstack.aws.connect import connect_to
 
-        now = datetime.now(UTC)
         calls: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-        for (account, region, namespace, metric, dimensions, unit), stats in self.take().items():
+        for (key, second), stats in self.take().items():
+            account, region, namespace, metric, dimensions, unit = key
             calls.setdefault((account, region, namespace), []).append(
                 {
                     "MetricName": metric,
                     "Dimensions": [{"Name": n, "Value": v} for n, v in dimensions],
-                    "Timestamp": now,
+                    "Timestamp": datetime.fromtimestamp(second, UTC),
                     "StatisticValues": {
                         "SampleCount": stats.count,
                         "Sum": stats.total,

@@ -28,23 +28,52 @@ def test_the_internals_it_replaces_are_there() -> None:
     assert "publish_sqs_metric," in source  # looked up as the module global at call time
 
 
-def test_datapoints_become_one_statistic_set_per_metric() -> None:
+def test_datapoints_become_one_statistic_set_per_metric_and_second() -> None:
     from sandbox.plugins.metric_batching import MetricBatcher
 
-    batcher = MetricBatcher()
+    batcher = MetricBatcher(clock=lambda: 1000.5)
     for _ in range(3):
         batcher.lambda_invocation(function_name="f", account_id="1", region_name="r")
     batcher.lambda_error(function_name="f", account_id="1", region_name="r")
     for size in (10, 30):
         batcher.sqs_metric("1", "r", "q", "SentMessageSize", size, "Bytes")
     sets = batcher.take()
-    invocations = sets[("1", "r", "AWS/Lambda", "Invocations", (("FunctionName", "f"),), "Count")]
-    errors = sets[("1", "r", "AWS/Lambda", "Errors", (("FunctionName", "f"),), "Count")]
-    sizes = sets[("1", "r", "AWS/SQS", "SentMessageSize", (("QueueName", "q"),), "Bytes")]
+    lambda_key = ("1", "r", "AWS/Lambda")
+    invocations = sets[((*lambda_key, "Invocations", (("FunctionName", "f"),), "Count"), 1000)]
+    errors = sets[((*lambda_key, "Errors", (("FunctionName", "f"),), "Count"), 1000)]
+    sizes = sets[(("1", "r", "AWS/SQS", "SentMessageSize", (("QueueName", "q"),), "Bytes"), 1000)]
     assert (invocations.count, invocations.total) == (4, 4)
     assert (errors.count, errors.total) == (1, 1)
     assert (sizes.count, sizes.total, sizes.minimum, sizes.maximum) == (2, 40, 10, 30)
     assert batcher.take() == {}
+
+
+def test_a_late_flush_stamps_each_set_with_the_second_it_was_recorded_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flush held up by a busy sandbox must not move datapoints to a later period."""
+    from sandbox.plugins import metric_batching
+
+    now = [1000.2]
+    batcher = metric_batching.MetricBatcher(clock=lambda: now[0])
+    key = ("1", "r", "AWS/ApiGateway", "5XXError", (("ApiName", "a"),), "Count")
+    batcher.record(key)
+    now[0] = 1012.7  # the next request, 12 s later; the flush runs later still
+    batcher.record(key)
+    published: list[dict] = []
+
+    class CloudWatch:
+        def put_metric_data(self, Namespace: str, MetricData: list[dict]) -> None:
+            published.extend(MetricData)
+
+    class Clients:
+        cloudwatch = CloudWatch()
+
+    monkeypatch.setattr("localstack.aws.connect.connect_to", lambda **_: Clients())
+    batcher.flush()
+    stamps = sorted(d["Timestamp"] for d in published)
+    assert stamps == [datetime.fromtimestamp(s, UTC) for s in (1000, 1012)]
+    assert all(d["StatisticValues"]["Sum"] == 1 for d in published)
 
 
 def total(cloudwatch, namespace: str, metric: str, dimension: tuple[str, str], stat: str) -> float:
