@@ -9,16 +9,23 @@ SQS pickup (one mapping, BatchSize 1, batching window 0) is sampled three ways: 
 (2-2.5 s apart), busy traffic (0.2-1.5 s apart) and messages that each follow `--idle-seconds` of
 quiet (`--idle-seconds 600` reproduces "after 10 minutes idle"). Idle CPU is LocalStack's own CPU
 time over those quiet periods (from 2 s after the last delivery), with the mapping enabled.
+
+Saving (`--state-mb`): the run's CloudWatch Logs are filled with that many MB of log events (a
+long session's function logs, the bulk of a grown sandbox's state), then the state is saved
+(POST /_sandbox/state) while a client keeps calling SQS ListQueues: the figures are the save's
+time and the slowest of those calls, the stall a developer's request meets during a periodic save.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -176,6 +183,41 @@ class Run:
         self.figures["sqs_idle_cold"] = sum(cold for _, cold in after_idle)
         self.figures["idle_cpu_pct"] = cpu / quiet * 100 if quiet else 0.0
 
+    def save(self, state_mb: float) -> None:
+        logs, sqs = self.client("logs"), self.client("sqs")
+        group, stream = "/bench/state", "filler"
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+        def line() -> str:  # distinct, as real log lines are (identical ones compress to nothing)
+            ids = {"id": uuid.uuid4().hex, "user_id": uuid.uuid4().hex, "trace": uuid.uuid4().hex}
+            return json.dumps({"level": "INFO", "message": "delivered", **ids})
+
+        per_call = 5000  # 1 MB per PutLogEvents at most
+        for _ in range(max(1, round(state_mb * 1e6 / (len(line()) * per_call)))):
+            now = int(time.time() * 1000)
+            events = [{"timestamp": now, "message": line()} for _ in range(per_call)]
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        stalls: list[float] = []
+        done = threading.Event()
+
+        def probe() -> None:
+            while not done.is_set():
+                stalls.append(timed(sqs.list_queues))
+                time.sleep(0.05)
+
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+        time.sleep(0.5)
+        try:
+            result = launcher.save(self.config)
+        finally:
+            done.set()
+            prober.join()
+        self.figures["save_s"] = result["seconds"]
+        self.figures["save_mb"] = result["bytes"] / 1e6
+        self.figures["save_stall_ms"] = max(stalls)
+
     def _latencies(self, label: str, latencies: list[float]) -> None:
         self.figures[f"sqs_{label}_p50_ms"] = statistics.median(latencies)
         self.figures[f"sqs_{label}_p99_ms"] = percentile(latencies, 0.99)
@@ -200,6 +242,9 @@ LABELS = {
     "sqs_idle_p99_ms": ("SQS -> Lambda pickup p99, after idle", "{:.0f} ms"),
     "sqs_idle_cold": ("  of these, cold starts (new environment)", "{:.0f}"),
     "idle_cpu_pct": ("LocalStack idle CPU with 1 SQS mapping", "{:.1f} %"),
+    "save_s": ("save of the state (--state-mb of logs)", "{:.2f} s"),
+    "save_mb": ("  snapshot file", "{:.1f} MB"),
+    "save_stall_ms": ("  slowest SQS call during the save", "{:.0f} ms"),
 }
 
 
@@ -219,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--idle-samples", type=int, default=3, help="SQS messages sent after a quiet period"
     )
+    parser.add_argument(
+        "--state-mb",
+        type=float,
+        default=20,
+        help="MB of log events in the state saved (a long session's logs: 20; 0: no save)",
+    )
     args = parser.parse_args(argv)
     if args.idle_seconds < 1 or args.idle_samples < 1:
         parser.error("--idle-seconds must be >= 1 and --idle-samples >= 1")
@@ -236,13 +287,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.idle_samples} after {args.idle_seconds:g} s idle) and idle CPU"
                 )
                 run.sqs_pickup(args.isolated, args.busy, args.idle_seconds, args.idle_samples)
+                if args.state_mb > 0:
+                    say(f"  saving a state with {args.state_mb:g} MB of log events")
+                    run.save(args.state_mb)
             finally:
                 run.stop()
             say("  " + ", ".join(f"{k}={v:.1f}" for k, v in run.figures.items()))
             runs.append(run.figures)
     print(f"Sandbox benchmark: median of {len(runs)} runs")
     for key, (label, fmt) in LABELS.items():
-        print(f"  {label:<42} {fmt.format(statistics.median(r[key] for r in runs))}")
+        if all(key in r for r in runs):
+            print(f"  {label:<42} {fmt.format(statistics.median(r[key] for r in runs))}")
     return 0
 
 

@@ -55,6 +55,29 @@ def test_locks_are_pickled_fresh_and_keys_as_der() -> None:
     held.release()
 
 
+def test_stores_go_through_the_c_pickler_and_what_it_cannot_pickle_through_dill() -> None:
+    """The C pickler (fast: a save no longer stalls a busy sandbox) takes locks and keys; a
+    lambda, which only dill pickles (by value), still round trips."""
+    import io
+    import pickle
+    import threading
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from sandbox.plugins import persistence
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    store = {"lock": threading.Lock(), "rlock": threading.RLock(), "key": key, "n": [1, 2]}
+    persistence._fast_pickler_class()(io.BytesIO()).dump(store)  # no fallback needed
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        persistence._fast_pickler_class()(io.BytesIO()).dump(lambda: 42)
+
+    restored = persistence.loads(persistence.dumps({**store, "f": lambda: 42}))
+    assert restored["f"]() == 42
+    assert restored["key"].private_numbers() == key.private_numbers()
+    assert restored["lock"].acquire(blocking=False) and restored["n"] == [1, 2]
+
+
 def test_a_store_that_changes_while_pickled_is_pickled_again(monkeypatch) -> None:
     """Saves run while requests change the stores; a dict that grew mid-way is tried again."""
     from sandbox.plugins import persistence
