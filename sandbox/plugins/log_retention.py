@@ -13,9 +13,9 @@ start-up, so a restored state is swept too) and deletes its expired events, lowe
 refuses events already older than the retention; moto accepts them up to 14 days old, and the
 next sweep deletes them).
 
-Relies on these internals of moto (the version localstack-core 2026.3.0 pins): the module at
-start-up, its names at the first sweep (a failure is a plugin error the harness surfaces), the
-instance attributes by tests/sandbox/plugins/test_log_retention.py with real moto objects:
+Relies on these internals of moto (the version localstack-core 2026.3.0 pins), checked before
+each sweep (a failure is a plugin error the harness surfaces) and by the no-server tests
+(tests/sandbox/plugins/test_patching.py; the instance attributes by test_log_retention.py):
 - `moto.logs.models.logs_backends` (BackendDict: account → region → LogsBackend `.groups`);
 - `LogGroup.retention_in_days` and `.streams`; `LogStream.events` (LogEvent `.timestamp` in ms,
   `.message`, appended by `events += new`) and `.stored_bytes`.
@@ -101,5 +101,6 @@ def _sweep_forever() -> None:
 @hooks.on_infra_start()
 def apply_log_retention() -> None:
     """Start the sweeper (see the module docstring)."""
-    patching.check(INTERNALS, import_modules=False)  # moto.logs loads with the Logs provider
+    # Nothing is checked here: even finding moto.logs.models imports it (0.5 s of start-up);
+    # the sweeper checks INTERNALS before each sweep, once the Logs provider has loaded it.
     threading.Thread(target=_sweep_forever, name="log-retention", daemon=True).start()
