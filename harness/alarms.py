@@ -109,21 +109,26 @@ class Alarms:
             + f"\n{self.explain(name)}",
         )
 
+    def datapoints(self, alarm: dict[str, Any], statistic: str, since: float) -> list[dict]:
+        """The alarm's metric (its namespace, name and dimensions) by its period, `statistic`,
+        from the period before the one `since` falls in, up to a period ahead of now."""
+        period = alarm["Period"]
+        return self.cloudwatch.get_metric_statistics(
+            Namespace=alarm["Namespace"],
+            MetricName=alarm["MetricName"],
+            Dimensions=alarm.get("Dimensions", []),
+            StartTime=since - period,
+            EndTime=time.time() + period,  # a datapoint stamped "now" on a clock slightly ahead
+            Period=period,
+            Statistics=[statistic],
+        )["Datapoints"]
+
     def breaching(self, name: str) -> list[dict[str, Any]]:
         """The alarm's metric datapoints that breach its threshold within the lookback its
         evaluations read (EvaluationPeriods + 2 periods, as CloudWatch and the sandbox fetch)."""
         alarm = self.describe(name)
-        period = alarm["Period"]
-        end = time.time()
-        found = self.cloudwatch.get_metric_statistics(
-            Namespace=alarm["Namespace"],
-            MetricName=alarm["MetricName"],
-            Dimensions=alarm.get("Dimensions", []),
-            StartTime=end - (alarm["EvaluationPeriods"] + 2) * period - period,
-            EndTime=end + period,  # a datapoint stamped "now" on a clock slightly ahead
-            Period=period,
-            Statistics=[alarm["Statistic"]],
-        )["Datapoints"]
+        lookback = (alarm["EvaluationPeriods"] + 2) * alarm["Period"]
+        found = self.datapoints(alarm, alarm["Statistic"], since=time.time() - lookback)
         breaches = COMPARISONS[alarm["ComparisonOperator"]]
         return [d for d in found if breaches(d[alarm["Statistic"]], alarm["Threshold"])]
 

@@ -114,21 +114,6 @@ def post(url: str, headers: dict[str, str]) -> int:
         return error.code
 
 
-def server_errors(cloudwatch: Any, alarm: dict[str, Any], since: float) -> float:
-    """The Sum of the alarm's metric (5XXError of its API and stage) since `since`."""
-    period = alarm["Period"]
-    points = cloudwatch.get_metric_statistics(
-        Namespace=alarm["Namespace"],
-        MetricName=alarm["MetricName"],
-        Dimensions=alarm["Dimensions"],
-        StartTime=since - period,  # the aligned period `since` falls in (none breached before)
-        EndTime=time.time() + period,
-        Period=period,
-        Statistics=["Sum"],
-    )["Datapoints"]
-    return sum(p["Sum"] for p in points)
-
-
 def test_api_5xx_alarm_fires_on_5xx_answers_and_clears_after_them(
     stack: dict[str, Any],
     client: Callable[..., Any],
@@ -157,10 +142,11 @@ def test_api_5xx_alarm_fires_on_5xx_answers_and_clears_after_them(
         subscriber.wait_for(alarm, "ALARM", timeout=10, since=owned_from)
         # Both answers are in CloudWatch (the first may have fired the alarm alone) and nothing
         # else answered 5xx: from here on no datapoint of this test can still arrive.
-        cloudwatch, watched_metric = client("cloudwatch"), alarms.describe(alarm)
+        watched_metric = alarms.describe(alarm)  # 5XXError of the stack's API name and stage
 
         def all_counted() -> float | None:
-            counted = server_errors(cloudwatch, watched_metric, owned_from)
+            points = alarms.datapoints(watched_metric, "Sum", since=owned_from)
+            counted = sum(p["Sum"] for p in points)  # none breached before owned_from
             return counted if counted >= len(statuses) else None
 
         counted = eventually(

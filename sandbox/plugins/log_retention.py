@@ -47,17 +47,21 @@ INTERNALS = (
 def expire_stream(stream: Any, oldest_ms: int) -> int:
     """Delete the stream's events stamped before `oldest_ms`; return how many.
 
-    Requests append to `events` meanwhile (moto's `events += new`): only the first `n` entries,
-    read once, are replaced, in one slice assignment (atomic under the GIL), so an event
+    Requests append to `events` meanwhile (moto's `events += new`): only the entries read at
+    the start are replaced, in one slice assignment (atomic under the GIL), so an event
     appended during the sweep is kept.
     """
     events = stream.events
-    n = len(events)
-    kept = [event for event in events[:n] if event.timestamp >= oldest_ms]
-    removed = n - len(kept)
+    read = events[:]
+    kept, freed = [], 0
+    for event in read:
+        if event.timestamp >= oldest_ms:
+            kept.append(event)
+        else:
+            freed += len(event.message)
+    removed = len(read) - len(kept)
     if removed:
-        freed = sum(len(event.message) for event in events[:n] if event.timestamp < oldest_ms)
-        events[:n] = kept
+        events[: len(read)] = kept
         stream.stored_bytes = max(0, stream.stored_bytes - freed)
     return removed
 

@@ -44,6 +44,7 @@ first save or restore and by a no-server test, names the one that is missing):
 from __future__ import annotations
 
 import copyreg
+import functools
 import io
 import json
 import logging
@@ -160,9 +161,8 @@ def _reducers() -> dict[type, Callable[[Any], tuple[Any, tuple]]]:
         return load_private_key, (der,)
 
     def public(key: Any) -> tuple[Any, tuple]:
-        return load_public_key, (
-            key.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo),
-        )
+        der = key.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
+        return load_public_key, (der,)
 
     reducers: dict[type, Callable[[Any], tuple[Any, tuple]]] = {
         _thread.LockType: lambda _: (_thread.allocate_lock, ()),
@@ -175,6 +175,7 @@ def _reducers() -> dict[type, Callable[[Any], tuple[Any, tuple]]]:
     return reducers
 
 
+@functools.cache
 def _fast_pickler_class() -> type[pickle.Pickler]:
     """The C pickler with the snapshot's reducers: 10-20 times faster than dill's pure-Python
     one, which held a busy sandbox back for 6-12 s per save once its logs had grown (issue 10)."""
@@ -186,6 +187,7 @@ def _fast_pickler_class() -> type[pickle.Pickler]:
     return FastSnapshotPickler
 
 
+@functools.cache
 def _dill_pickler_class() -> type:
     """LocalStack's dill pickler with the same reducers, for what the C pickler cannot pickle
     (functions and classes by value, lambdas)."""
