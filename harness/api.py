@@ -1,8 +1,14 @@
-"""A small client for the notification API: every call returns status, JSON body and timing."""
+"""A small client for the notification API: every call returns status, JSON body and timing.
+
+`Api(url, throttled_retries=N)` retries a 429 (the stage's throttling: nothing was accepted, so a
+retry is safe) up to N times with exponential back-off, as AWS's SDKs retry throttling; the
+default 0 returns every 429, for the tests and load runs that count them.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +32,8 @@ class Response:
 class Api:
     base_url: str
     timeout: float = 30.0
+    throttled_retries: int = 0
+    throttled_backoff: float = 0.1  # seconds before the first retry, doubled each time
 
     def call(
         self,
@@ -46,6 +54,14 @@ class Api:
         request = urllib.request.Request(
             self.base_url + path, data=data, method=method, headers=all_headers
         )
+        for attempt in range(self.throttled_retries + 1):
+            response = self._once(request)
+            if response.status != 429 or attempt == self.throttled_retries:
+                return response
+            time.sleep(self.throttled_backoff * 2**attempt * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")
+
+    def _once(self, request: urllib.request.Request) -> Response:
         sent_at = time.time()
         started = time.monotonic()
         try:
