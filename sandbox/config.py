@@ -100,6 +100,13 @@ class SandboxConfig:
             "SQS_ENDPOINT_STRATEGY": "off",
             # Queue metrics every few seconds (AWS: 1 min) so CloudWatch alarms can be tested.
             "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "2",
+            # LocalStack's calls to itself (SNS to SQS, event source mappings' SQS polls, API
+            # Gateway and the pollers invoking Lambda, metrics) go straight to its gateway, the
+            # same handler chain as any request, instead of an HTTP round trip through its own
+            # server: under load every request waited behind them (make load at 20/s: a
+            # trivial call 65 ms p50 with HTTP, 11 ms without; the pipeline's capacity on
+            # 2 cores 18 -> 25 notifications/s).
+            "IN_MEMORY_CLIENT": "1",
             # Plugins of this project (entry points in pyproject.toml).
             "LAMBDA_RUNTIME_EXECUTOR": "host-process",
             # SQS event source mappings long-poll as on AWS (sandbox/plugins/sqs_event_source.py),
