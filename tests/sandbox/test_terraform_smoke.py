@@ -1,4 +1,5 @@
-"""Terraform CLI config (mirror detection) and a tflocal init/apply/plan/destroy smoke run."""
+"""Terraform CLI config (mirror detection) and tflocal creating, reading, updating and
+deleting a stack that touches each service the system's Terraform uses."""
 
 from __future__ import annotations
 
@@ -62,26 +63,41 @@ def test_candidates_start_with_tf_plugin_mirror_then_implied_locations() -> None
 
 @pytest.mark.long
 @pytest.mark.sandbox
-def test_tflocal_apply_plan_destroy(sandbox: SandboxConfig, tmp_path: Path) -> None:
-    if shutil.which("terraform") is None:
-        pytest.skip("no terraform binary on PATH")
+def test_tflocal_creates_reads_updates_and_deletes(sandbox: SandboxConfig, tmp_path: Path) -> None:
+    """tflocal against the sandbox, each service the stack uses: an empty plan after the apply
+    and after an update (what the sandbox reads back is what Terraform wrote, moto's DynamoDB,
+    Cognito and Application Auto Scaling included), then a destroy that leaves nothing.
+    Terraform is required (README): no skip."""
     stack = tmp_path / "stack"
     shutil.copytree(SMOKE_STACK, stack)
-    var = ["-var", f"prefix=smoke-{uuid.uuid4().hex[:8]}"]
+    base = ["-var", f"prefix=smoke-{uuid.uuid4().hex[:8]}"]
+    update = [*base, "-var", "rcu=9", "-var", 'tags={team="notify",env="sbx"}']
 
     def tf(*args: str) -> tuple[int, str]:
         done = terraform.run(
             [*args, "-input=false", "-no-color"], stack, sandbox, capture=True, timeout=300
         )
-        return done.returncode, done.stdout + done.stderr
+        return done.returncode, (done.stdout + done.stderr)[-6000:]
 
-    code, out = tf("init")
-    assert code == 0, out
+    def ok(*args: str) -> None:
+        code, out = tf(*args)
+        assert code == 0, f"terraform {args[0]} exited {code}:\n{out}"
+
+    ok("init")
     try:
-        code, out = tf("apply", "-auto-approve", *var)
-        assert code == 0, out
-        code, out = tf("plan", "-detailed-exitcode", *var)
-        assert code == 0, f"plan after apply is not empty (exit {code}):\n{out}"
+        ok("apply", "-auto-approve", *base)
+        ok("plan", "-detailed-exitcode", *base)  # 0: what was read back matches the config
+        ok("apply", "-auto-approve", *update)
+        ok("plan", "-detailed-exitcode", *update)
     finally:
-        code, out = tf("destroy", "-auto-approve", *var)
-    assert code == 0, out
+        code, out = tf("destroy", "-auto-approve", *update)
+        if code != 0 and "ResourceNotFoundException" in out:
+            # Seen once in ~5 full runs under load: the provider's DeleteTable was sent twice
+            # (an SDK retry of a request the sandbox had answered), the second found nothing.
+            # A second destroy must then find nothing left to delete.
+            print(f"first destroy failed, retrying once:\n{out[-1500:]}")
+            ok("destroy", "-auto-approve", *update)
+        else:
+            assert code == 0, out
+    left = terraform.run(["state", "list"], stack, sandbox, capture=True, timeout=60)
+    assert left.returncode == 0 and not left.stdout.strip(), left.stdout + left.stderr

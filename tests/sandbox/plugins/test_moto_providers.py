@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,7 +12,6 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from sandbox.config import SandboxConfig
-from sandbox.terraform import PROVIDER_ENV, write_cli_config
 
 pytestmark = pytest.mark.sandbox
 
@@ -234,160 +230,3 @@ def test_application_autoscaling_targets_and_policies(aws: Callable, unique: Cal
     policies = scaling.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
     mine = {p["ResourceId"] for p in policies if p["ResourceId"] in targets}
     assert mine == set(targets)
-
-
-TERRAFORM_STACK = """
-terraform {
-  required_providers { aws = { source = "hashicorp/aws", version = "5.100.0" } }
-}
-variable "endpoint" {}
-variable "name" {}
-variable "rcu" { default = 5 }
-variable "tags" {
-  type    = map(string)
-  default = { team = "notify" }
-}
-provider "aws" {
-  region                      = "us-east-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  endpoints {
-    dynamodb               = var.endpoint
-    cognitoidp             = var.endpoint
-    applicationautoscaling = var.endpoint
-  }
-}
-resource "aws_dynamodb_table" "t" {
-  name           = var.name
-  billing_mode   = "PROVISIONED"
-  read_capacity  = var.rcu
-  write_capacity = 5
-  hash_key       = "pk"
-  range_key      = "sk"
-  attribute {
-    name = "pk"
-    type = "S"
-  }
-  attribute {
-    name = "sk"
-    type = "S"
-  }
-  attribute {
-    name = "user"
-    type = "S"
-  }
-  global_secondary_index {
-    name            = "by-user"
-    hash_key        = "user"
-    range_key       = "sk"
-    projection_type = "ALL"
-    read_capacity   = 5
-    write_capacity  = 5
-  }
-  ttl {
-    attribute_name = "expires_at"
-    enabled        = true
-  }
-  point_in_time_recovery { enabled = true }
-  server_side_encryption { enabled = true }
-  tags = var.tags
-}
-resource "aws_dynamodb_table" "od" {
-  name         = "${var.name}-od"
-  billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "id"
-  attribute {
-    name = "id"
-    type = "S"
-  }
-}
-resource "aws_cognito_user_pool" "p" {
-  name = var.name
-  tags = var.tags
-}
-resource "aws_cognito_user_pool_client" "c" {
-  name                = "web"
-  user_pool_id        = aws_cognito_user_pool.p.id
-  explicit_auth_flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
-}
-resource "aws_cognito_user_group" "g" {
-  name         = "admins"
-  user_pool_id = aws_cognito_user_pool.p.id
-}
-resource "aws_cognito_user" "u" {
-  user_pool_id = aws_cognito_user_pool.p.id
-  username     = "alice"
-  password     = "Passw0rd!x"
-}
-resource "aws_appautoscaling_target" "gsi" {
-  service_namespace  = "dynamodb"
-  resource_id        = "table/${aws_dynamodb_table.t.name}/index/by-user"
-  scalable_dimension = "dynamodb:index:ReadCapacityUnits"
-  min_capacity       = 5
-  max_capacity       = 20
-  tags               = var.tags
-}
-resource "aws_appautoscaling_policy" "gsi" {
-  name               = "gsi-read"
-  policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.gsi.service_namespace
-  resource_id        = aws_appautoscaling_target.gsi.resource_id
-  scalable_dimension = aws_appautoscaling_target.gsi.scalable_dimension
-  target_tracking_scaling_policy_configuration {
-    target_value = 70
-    predefined_metric_specification {
-      predefined_metric_type = "DynamoDBReadCapacityUtilization"
-    }
-  }
-}
-"""
-
-
-@pytest.mark.long
-def test_terraform_creates_reads_updates_and_deletes(
-    sandbox: SandboxConfig, unique: Callable, tmp_path: Path
-) -> None:
-    """Terraform is required (README): no skip. The AWS provider comes from the machine's
-    mirror when it has one, from the registry otherwise (sandbox.terraform)."""
-    (tmp_path / "main.tf").write_text(TERRAFORM_STACK)
-    cli_config = write_cli_config(tmp_path / "cli")
-    env = {
-        **PROVIDER_ENV,
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(cli_config),
-        "CHECKPOINT_DISABLE": "1",
-    }
-    base = ["-input=false", "-no-color", f"-var=endpoint={sandbox.endpoint}"]
-    base.append(f"-var=name={unique('tf')}")
-
-    def terraform(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["terraform", *args], cwd=tmp_path, env=env, capture_output=True, text=True
-        )
-
-    def ok(*args: str) -> None:
-        result = terraform(*args)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-    ok("init", "-input=false", "-no-color")
-    update = [*base, "-var=rcu=9", '-var=tags={team="notify",env="sbx"}']
-    try:
-        ok("apply", "-auto-approve", *base)
-        ok("plan", "-detailed-exitcode", *base)  # 0: what was read back matches the config
-        ok("apply", "-auto-approve", *update)
-        ok("plan", "-detailed-exitcode", *update)
-    finally:
-        destroyed = terraform("destroy", "-auto-approve", *update)
-        if destroyed.returncode != 0 and "ResourceNotFoundException" in destroyed.stderr:
-            # Seen once in ~5 full runs under load: the provider's DeleteTable was sent twice
-            # (an SDK retry of a request the sandbox had answered), the second found nothing.
-            # A second destroy must then find nothing left to delete.
-            print(f"first destroy failed, retrying once:\n{destroyed.stderr[-1500:]}")
-            ok("destroy", "-auto-approve", *update)
-        else:
-            assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
-        left = terraform("state", "list")
-        assert left.returncode == 0 and not left.stdout.strip(), left.stdout + left.stderr
