@@ -2,7 +2,8 @@
 
 `Api(url, throttled_retries=N)` retries a 429 (the stage's throttling: nothing was accepted, so a
 retry is safe) up to N times with exponential back-off, as AWS's SDKs retry throttling; the
-default 0 returns every 429, for the tests and load runs that count them.
+default 0 returns every 429, for the tests and load runs that count them. `retry_throttled` is
+that policy for any other HTTP client.
 """
 
 from __future__ import annotations
@@ -12,8 +13,30 @@ import random
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+THROTTLED = 429
+
+
+def retry_throttled[R](
+    send: Callable[[], R],
+    status: Callable[[R], int],
+    *,
+    retries: int,
+    backoff: float = 0.1,
+    on_retry: Callable[[], None] = lambda: None,
+) -> R:
+    """`send()` again while it answers 429, at most `retries` times, waiting `backoff` seconds
+    (doubled each time, with jitter) in between; the last answer, 429 or not."""
+    for attempt in range(retries + 1):
+        response = send()
+        if status(response) != THROTTLED or attempt == retries:
+            return response
+        on_retry()
+        time.sleep(backoff * 2**attempt * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -54,12 +77,12 @@ class Api:
         request = urllib.request.Request(
             self.base_url + path, data=data, method=method, headers=all_headers
         )
-        for attempt in range(self.throttled_retries + 1):
-            response = self._once(request)
-            if response.status != 429 or attempt == self.throttled_retries:
-                return response
-            time.sleep(self.throttled_backoff * 2**attempt * random.uniform(0.5, 1.0))
-        raise AssertionError("unreachable")
+        return retry_throttled(
+            lambda: self._once(request),
+            lambda response: response.status,
+            retries=self.throttled_retries,
+            backoff=self.throttled_backoff,
+        )
 
     def _once(self, request: urllib.request.Request) -> Response:
         sent_at = time.time()

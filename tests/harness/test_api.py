@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness.api import Api
+from harness.api import Api, retry_throttled
 
 
 @contextmanager
@@ -56,3 +56,17 @@ def test_retries_are_bounded() -> None:
         api = Api(url, throttled_retries=2, throttled_backoff=0.01)
         assert api.send("t", {"m": 1}).status == 429
         assert answered == [429, 429, 429]
+
+
+def test_any_client_gets_the_same_policy_and_can_count_the_retries() -> None:
+    answers = iter([429, 429, 200])
+    retried: list[None] = []
+    status = retry_throttled(
+        lambda: next(answers),
+        lambda s: s,
+        retries=5,
+        backoff=0.001,
+        on_retry=lambda: retried.append(None),
+    )
+    assert status == 200 and len(retried) == 2
+    assert retry_throttled(lambda: 429, lambda s: s, retries=2, backoff=0.001) == 429
