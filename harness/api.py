@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 THROTTLED = 429
+#: How often a client that is not counting 429s retries one: AWS's SDKs retry throttling a few
+#: times with back-off (the scenarios, the suites' `api` fixture, the generated requests).
+SDK_THROTTLED_RETRIES = 5
 
 
 def retry_throttled[R](

@@ -29,7 +29,7 @@ import boto3
 import pytest
 
 from harness import container, sandbox_log, scheduling, skips
-from harness.api import Api
+from harness.api import SDK_THROTTLED_RETRIES, Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
 from harness.users import Notifications, UserFactory
@@ -209,7 +209,11 @@ def client(request: pytest.FixtureRequest, target: str) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def api(stack: dict[str, Any], target: str) -> Api:
-    return Api(stack["api_base_url"] if target == "aws" else stack["api_endpoint"])
+    """The stack's API, retrying a 429 as an SDK would: the suites run in parallel (-n 6) and
+    can outpace the stage's throttling; no suite here counts 429s (the throttling plugin's own
+    tests in tests/sandbox/plugins/ do, with their own client)."""
+    url = stack["api_base_url"] if target == "aws" else stack["api_endpoint"]
+    return Api(url, throttled_retries=SDK_THROTTLED_RETRIES)
 
 
 @pytest.fixture

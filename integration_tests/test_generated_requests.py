@@ -46,7 +46,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from harness.api import Api, retry_throttled
+from harness.api import SDK_THROTTLED_RETRIES, Api, retry_throttled
 from harness.users import User, UserFactory
 from harness.waiting import eventually
 
@@ -76,10 +76,9 @@ STORED_TIMEOUT = 120.0
 JSON = {"Content-Type": "application/json"}
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 #: Requests in flight at once. The sandbox answers most in ~10 ms, so 4 senders exceed the
-#: stage's throttling (40/s, burst 20): a 429 is retried as an SDK would (THROTTLED_RETRIES),
-#: so that every case gets its real answer; the summary counts the retries.
+#: stage's throttling (40/s, burst 20): a 429 is retried as an SDK would, so that every case
+#: gets its real answer; the summary counts the retries.
 SENDERS = 4
-THROTTLED_RETRIES = 8
 
 
 @dataclass
@@ -117,7 +116,7 @@ class Run:
         response = retry_throttled(
             request,
             lambda r: r.status_code,
-            retries=THROTTLED_RETRIES,
+            retries=SDK_THROTTLED_RETRIES,
             on_retry=self.count_throttled,
         )
         self.record(response)

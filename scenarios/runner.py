@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TextIO
 
-from harness.api import Api
+from harness.api import SDK_THROTTLED_RETRIES, Api
 from harness.aws import sandbox_client
 from harness.mail import Outbox
 from harness.trace import Tracer
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 HOPS = ("accepted", "stored", "delivered", "total")
 # The priorities run in parallel and their requests can outpace the stage's throttling (sandbox:
 # 40/s, burst 20, as on AWS); a 429 accepted nothing, so the scenarios retry it as an SDK would.
-THROTTLED_RETRIES = 5
 
 
 def paint(code: str, text: str, stream: TextIO = sys.stdout) -> str:
@@ -80,7 +79,7 @@ class Demo:
         )
         self.stack = StackView.from_outputs(
             outputs,
-            Api(outputs["api_endpoint"], throttled_retries=THROTTLED_RETRIES),
+            Api(outputs["api_endpoint"], throttled_retries=SDK_THROTTLED_RETRIES),
             tracer,
             mailing,
         )
