@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 THROTTLED = 429
-#: How often a client that is not counting 429s retries one: AWS's SDKs retry throttling a few
-#: times with back-off (the scenarios, the suites' `api` fixture, the generated requests).
-SDK_THROTTLED_RETRIES = 5
+#: How often a client that is not counting 429s retries one: AWS's SDKs retry throttling with
+#: back-off (the scenarios, the suites' `api` fixture, the generated requests). 8 retries wait
+#: up to ~25 s in all: under make test's -n 6 several suites share the stage's 40/s.
+SDK_THROTTLED_RETRIES = 8
 
 
 def retry_throttled[R](
