@@ -22,6 +22,9 @@ THROTTLED = 429
 #: back-off (the scenarios, the suites' `api` fixture, the generated requests). 8 retries wait
 #: up to ~25 s in all: under make test's -n 6 several suites share the stage's 40/s.
 SDK_THROTTLED_RETRIES = 8
+# The back-off's jitter: a generator of its own, so that callers inside Hypothesis tests (the
+# generated requests) do not draw from the global one Hypothesis seeds and watches.
+_JITTER = random.Random()
 
 
 def retry_throttled[R](
@@ -39,7 +42,7 @@ def retry_throttled[R](
         if status(response) != THROTTLED or attempt == retries:
             return response
         on_retry()
-        time.sleep(backoff * 2**attempt * random.uniform(0.5, 1.0))
+        time.sleep(backoff * 2**attempt * _JITTER.uniform(0.5, 1.0))
     raise AssertionError("unreachable")
 
 
