@@ -47,9 +47,11 @@ dynamodb_autoscaling = {
   target_utilization = 70
 }
 
-# Backpressure instead of loss (enforced by sandbox/plugins/api_throttling.py): past the rate
-# the pipeline sustains on a 2-core machine (make load), clients get 429 and retry, instead of
-# a backlog that grows without bound; burst <= ingest's reserved concurrency (precondition).
+# Backpressure instead of loss (enforced by sandbox/plugins/api_throttling.py): past 40/s
+# clients get 429 and retry, instead of a backlog that grows without bound. The pipeline
+# sustains 24/s on a 2-core machine (make load, December 1); between the two the queues take
+# the excess (at 28/s the low queue grew by ~3 messages/s). burst <= ingest's reserved
+# concurrency (precondition).
 api_throttling = {
   rate_limit  = 40
   burst_limit = 20
