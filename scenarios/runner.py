@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from sandbox.config import SandboxConfig
 
 HOPS = ("accepted", "stored", "delivered", "total")
-# The priorities run in parallel and their requests can outpace the stage's throttling (sandbox:
-# 40/s, burst 20, as on AWS); a 429 accepted nothing, so the scenarios retry it as an SDK would.
 
 
 def paint(code: str, text: str, stream: TextIO = sys.stdout) -> str:
@@ -77,6 +75,8 @@ class Demo:
         mailing = Mailing(
             sandbox_client(config, "sns"), outputs["deliveries_topic_arn"], Outbox(config.endpoint)
         )
+        # The priorities run in parallel and their requests can outpace the stage's throttling
+        # (sandbox: 40/s, burst 20, as on AWS); a 429 accepted nothing, so it is retried.
         self.stack = StackView.from_outputs(
             outputs,
             Api(outputs["api_endpoint"], throttled_retries=SDK_THROTTLED_RETRIES),

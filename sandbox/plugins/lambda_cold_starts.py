@@ -69,9 +69,9 @@ MAX_WAIT_SECONDS = 10.0
 class InitSlots:
     """At most `slots` environments initializing at once; waiters take idle ones meanwhile.
 
-    `reserve_idle()` returns a reserved idle environment or None; `acquire` returns
-    (environment, None) when one became idle, or (None, release) when the caller may start one
-    and must call `release()` once it has started (or failed to).
+    `acquire(reserve_idle)` returns (environment, None) when `reserve_idle()` reserved an idle
+    one, or (None, release) when the caller may start one and must call `release()` once it has
+    started (or failed to).
     """
 
     def __init__(self, slots: int, max_wait: float = MAX_WAIT_SECONDS) -> None:
@@ -80,7 +80,9 @@ class InitSlots:
         self.starting = 0
         self._changed = threading.Condition()
 
-    def acquire[E](self, reserve_idle: Callable[[], E | None]) -> tuple[E | None, Any]:
+    def acquire[E](
+        self, reserve_idle: Callable[[], E | None]
+    ) -> tuple[E | None, Callable[[], None] | None]:
         deadline = time.monotonic() + self.max_wait
         with self._changed:
             while True:
@@ -121,9 +123,10 @@ def _reserve_idle(service: Any, version_manager_id: str, initialization_type: An
     return None
 
 
+@contextlib.contextmanager
 def on_demand_environment(
     slots: InitSlots, service: Any, version_manager_id: str, function_version: Any
-) -> contextlib.AbstractContextManager[Any]:
+) -> Iterator[Any]:
     """LocalStack's get_environment for on-demand environments, with the start gated by `slots`.
 
     Failure handling is LocalStack's: an on-demand environment whose invocation raised is
@@ -134,32 +137,26 @@ def on_demand_environment(
     )
     from localstack.services.lambda_.invocation.lambda_models import InitializationType
 
-    on_demand = InitializationType.on_demand
-
-    @contextlib.contextmanager
-    def assigned() -> Iterator[Any]:
-        environment, release_slot = slots.acquire(
-            lambda: _reserve_idle(service, version_manager_id, on_demand)
-        )
-        if environment is None:
-            try:
-                environment = service.start_environment(version_manager_id, function_version)
-            finally:
-                release_slot()
-            service.environments[version_manager_id][environment.id] = environment
-            environment.reserve()
+    environment, release_slot = slots.acquire(
+        lambda: _reserve_idle(service, version_manager_id, InitializationType.on_demand)
+    )
+    if release_slot is not None:  # no idle environment came: start one
         try:
-            yield environment
-            environment.release()
-        except InvalidStatusException as e:
-            LOG.error("InvalidStatusException: %s", e)
-        except Exception:
-            service.stop_environment(environment)
-            raise
-        else:
-            slots.environment_idle()
-
-    return assigned()
+            environment = service.start_environment(version_manager_id, function_version)
+        finally:
+            release_slot()
+        service.environments[version_manager_id][environment.id] = environment
+        environment.reserve()
+    try:
+        yield environment
+        environment.release()
+    except InvalidStatusException as e:
+        LOG.error("InvalidStatusException: %s", e)
+    except Exception:
+        service.stop_environment(environment)
+        raise
+    else:
+        slots.environment_idle()
 
 
 def apply_init_slots(slots: InitSlots) -> None:
