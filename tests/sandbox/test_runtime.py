@@ -1,0 +1,54 @@
+"""sandbox/runtime.py without LocalStack: a stalled shutdown still ends the process, says where it
+stalled, and runs the atexit hooks that stop Lambda environments."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STALLED_SHUTDOWN = """
+import atexit, sys, threading
+from sandbox import runtime
+runtime.SHUTDOWN_BOUND_SECONDS = {bound}
+atexit.register(lambda: print("atexit hooks ran", flush=True))
+
+def a_stop_that_never_returns():
+    threading.Event().wait()
+
+runtime.bound_shutdown()  # as LocalStack's shutdown hooks call it, after the save
+stop = threading.Thread(target=a_stop_that_never_returns, name="Runtime-Shutdown")
+stop.start()
+stop.join()
+"""
+
+
+def test_a_stalled_shutdown_ends_with_its_threads_stacks_and_atexit_run(tmp_path: Path) -> None:
+    bound = 0.5
+    script = tmp_path / "stalled.py"
+    script.write_text(STALLED_SHUTDOWN.format(bound=bound))
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert "shutdown still running after 0.5 s; ending the process" in done.stderr
+    assert "a_stop_that_never_returns" in done.stderr  # the stalled thread's stack
+    assert "atexit hooks ran" in done.stdout
+    assert took >= bound
+
+
+def test_the_bound_is_a_shutdown_hook_between_the_last_save_and_the_services() -> None:
+    hooks = {
+        hook.name: hook.load().hook_priority
+        for hook in importlib.metadata.entry_points(group="localstack.hooks.on_infra_shutdown")
+    }
+    assert "bound_shutdown" in hooks, "run make setup so that the entry point is seen"
+    assert hooks["save_at_shutdown"] > hooks["bound_shutdown"] > hooks["shutdown_services"]
