@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 LOAD_STAMP := $(VENV)/.load-installed
 PYTEST_ARGS ?=
 WORKERS ?= 6
+# Python caches bytecode (and pytest its rewritten test modules) for whatever make runs, even
+# where PYTHONDONTWRITEBYTECODE is set (as on this project's build machine): without the cache,
+# each of a test run's ~60 Python processes compiled the project and rewrote the tests again.
+unexport PYTHONDONTWRITEBYTECODE
 # uv when `make setup` installed it (seconds), pip otherwise.
 PIP_INSTALL = $(if $(wildcard $(VENV)/bin/uv),$(VENV)/bin/uv pip install -q --python $(1),$(1) -m pip install -q --disable-pip-version-check)
 
