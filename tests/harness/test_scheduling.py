@@ -16,6 +16,7 @@ class Item:
     name: str
     module_name: str = "test_unit"
     markers: tuple[str, ...] = ()
+    fixturenames: tuple[str, ...] = ()
     module: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -29,17 +30,21 @@ def names(items: list[Item]) -> list[str]:
     return [item.name for item in items]
 
 
-def test_the_deploying_test_then_long_tests_then_the_other_disruptive_ones_each_with_a_short_one():
-    short = [Item(f"s{n}") for n in range(5)]
-    backlog = [Item(f"backlog-{p}", "test_backlog", ("disruptive",)) for p in ("h", "m", "l")]
-    dlq = [Item(f"dlq-{p}", "test_dlq", ("disruptive",)) for p in ("h", "m", "l")]
+def test_the_deploying_test_and_long_tests_then_what_needs_no_stack_then_the_disruptive_ones():
+    short = [Item(f"s{n}") for n in range(4)]
+    on_stack = [Item(f"api{n}", fixturenames=("api", "stack")) for n in range(3)]
+    stack = ("stack",)
+    backlog = [Item(f"backlog-{p}", "test_backlog", ("disruptive",), stack) for p in "hml"]
+    dlq = [Item(f"dlq-{p}", "test_dlq", ("disruptive",), stack) for p in "hml"]
     long = [Item("terraform", markers=("long",)), Item("snapshots", markers=("long",))]
-    items = [short[0], *backlog, short[1], long[0], *dlq, short[2], long[1], *short[3:]]
+    items = [on_stack[0], short[0], *backlog, short[1], long[0], *dlq, on_stack[1], short[2]]
+    items += [long[1], short[3], on_stack[2]]
     scheduling.order(items)
-    # modules interleaved after the first backlog test; dlq's priorities rotated by one
+    # every test without the stack before any other that waits for its deploy; modules
+    # interleaved after the first backlog test; dlq's priorities rotated by one
     assert names(items) == [
-        "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "dlq-m", "s3",
-        "backlog-m", "s4", "dlq-l", "backlog-l", "dlq-h",
+        "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "s3",
+        "dlq-m", "api0", "backlog-m", "api1", "dlq-l", "api2", "backlog-l", "dlq-h",
     ]  # fmt: skip
 
 

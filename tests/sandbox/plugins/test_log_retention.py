@@ -75,6 +75,7 @@ def test_the_plugin_is_registered_as_a_start_up_hook() -> None:
 
 
 @pytest.mark.sandbox
+@pytest.mark.long  # up to a minute: the next sweep
 def test_the_sandbox_deletes_events_older_than_their_groups_retention(
     aws: Callable, unique: Callable
 ) -> None:
