@@ -38,6 +38,11 @@ from sandbox.sessions import Sessions
 
 SESSION = pytest.StashKey[str]()  # this test session's lease on the sandbox
 
+# For the child pytest sessions the harness's own tests run: the plugins they do not use, off
+# (schemathesis, hypothesis and anyio took half of each child process's start-up).
+CHILD_SESSION_ARGS = ("-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:schemathesis")
+CHILD_SESSION_ARGS += ("-p", "no:hypothesispytest", "-p", "no:anyio")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(skips.INI, skips.INI_HELP, type="linelist", default=[])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.pytest_plugin import CHILD_SESSION_ARGS
 from sandbox import launcher
 from sandbox.config import SandboxConfig
 from sandbox.sessions import Sessions
@@ -68,8 +69,7 @@ def inner_session(config: SandboxConfig, folder: Path) -> subprocess.Popen[str]:
             "pytest",
             "-n",
             "2",
-            "-p",
-            "no:cacheprovider",
+            *CHILD_SESSION_ARGS,
             "-c",
             os.devnull,
             "--rootdir",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import sandbox_log
+from harness.pytest_plugin import CHILD_SESSION_ARGS
 from sandbox.config import SandboxConfig
 from sandbox.plugins.patching import PLUGIN_ERROR
 
@@ -53,7 +54,7 @@ def run_session(tmp_path: Path, line: str) -> subprocess.CompletedProcess:
     home.mkdir()
     env = {**os.environ, "SANDBOX_HOME": str(home), "LINE_TO_LOG": line}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_session.py"],
+        [sys.executable, "-m", "pytest", "-q", *CHILD_SESSION_ARGS, "test_session.py"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

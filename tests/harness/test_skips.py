@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.pytest_plugin import CHILD_SESSION_ARGS
+
 CONFIG = """
 [tool.pytest.ini_options]
 allowed_skips = ["^--target aws: "]
@@ -44,7 +46,7 @@ def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (folder / "pyproject.toml").write_text(CONFIG)
     env = {**os.environ, "SANDBOX_HOME": str(folder / "sandbox-home")}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:locust", *args],
+        [sys.executable, "-m", "pytest", *CHILD_SESSION_ARGS, *args],
         cwd=folder,
         env=env,
         capture_output=True,
