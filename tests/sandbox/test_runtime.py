@@ -3,9 +3,11 @@ stalled, and runs the atexit hooks that stop Lambda environments."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,3 +54,32 @@ def test_the_bound_is_a_shutdown_hook_between_the_last_save_and_the_services() -
     }
     assert "bound_shutdown" in hooks, "run make setup so that the entry point is seen"
     assert hooks["save_at_shutdown"] > hooks["bound_shutdown"] > hooks["shutdown_services"]
+
+
+def test_the_servers_shutdown_ends_its_event_loop_even_when_the_loop_waits_idle() -> None:
+    """LocalStack's shutdown calls `loop.stop()` from another thread; a loop already back in
+    select() (here: made certain by a pause just before) never noticed, and the process hung."""
+    from localstack.runtime.server.hypercorn import HypercornRuntimeServer
+
+    from sandbox import runtime
+
+    runtime.wake_the_loop_at_shutdown()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        server = HypercornRuntimeServer()
+        loop.shutdown_default_executor = lambda: time.sleep(0.3)  # called just before stop()
+        serving = threading.Thread(target=server.run)
+        serving.start()
+        time.sleep(0.1)
+        server.shutdown()
+        serving.join(5)
+        stalled = serving.is_alive()
+        if stalled:  # end it, then fail
+            loop.call_soon_threadsafe(loop.stop)
+            serving.join()
+        assert not stalled, "the event loop kept waiting after the server's shutdown"
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
