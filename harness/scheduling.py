@@ -6,16 +6,17 @@ then runs alone while most workers are done (before this order, `make test`'s la
 
 - the first `disruptive` test starts at once: it deploys the session's stack, which every
   integration test waits for;
-- then every `long` test (its own sandbox, Terraform apply or child pytest session; it does
-  not wait for the deploy), in collection order, each followed by one short test; xdist hands
+- then every `long` test that does not use the stack (its own sandbox, Terraform apply or
+  child pytest session), in collection order, each followed by one short test; xdist hands
   out tests two at a time, so each worker starts with one of them (xdist's default first
   hand-out is a quarter of a worker's share, which put every long test on one worker);
 - then every other test that does not use the deployed stack: the cold deploy is about 80 s,
   mostly the AWS provider's waits, and a worker that took a test needing the stack sat idle
   until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile);
-- then the other `disruptive` tests, modules interleaved (one kind, then the other), the n-th
-  module's priorities rotated by n (the per-priority locks serialise whatever still meets),
-  each followed by one short test that uses the stack; then the rest.
+- then the `long` tests that use the stack (they would otherwise start late and end the run
+  alone), then the other `disruptive` tests, modules interleaved (one kind, then the other), the
+  n-th module's priorities rotated by n (the per-priority locks serialise whatever still
+  meets), each followed by one short test that uses the stack; then the rest.
 
 Only the order changes; no test depends on it.
 """
@@ -44,7 +45,11 @@ def order(items: list[pytest.Item]) -> None:
     short = [item for item in items if item not in chosen]
     without_stack = [item for item in short if not _uses_stack(item)]
     with_stack = [item for item in short if _uses_stack(item)]
-    items[:] = _paired(disruptive[:1] + long, without_stack) + _paired(disruptive[1:], with_stack)
+    long_now = [item for item in long if not _uses_stack(item)]
+    long_after_deploy = [item for item in long if _uses_stack(item)]
+    items[:] = _paired(disruptive[:1] + long_now, without_stack) + _paired(
+        long_after_deploy + disruptive[1:], with_stack
+    )
 
 
 def _uses_stack(item: pytest.Item) -> bool:

@@ -37,14 +37,15 @@ def test_the_deploying_test_and_long_tests_then_what_needs_no_stack_then_the_dis
     backlog = [Item(f"backlog-{p}", "test_backlog", ("disruptive",), stack) for p in "hml"]
     dlq = [Item(f"dlq-{p}", "test_dlq", ("disruptive",), stack) for p in "hml"]
     long = [Item("terraform", markers=("long",)), Item("snapshots", markers=("long",))]
-    items = [on_stack[0], short[0], *backlog, short[1], long[0], *dlq, on_stack[1], short[2]]
-    items += [long[1], short[3], on_stack[2]]
+    generated = Item("generated", markers=("long",), fixturenames=stack)
+    items = [on_stack[0], short[0], *backlog, short[1], long[0], generated, *dlq, on_stack[1]]
+    items += [short[2], long[1], short[3], on_stack[2]]
     scheduling.order(items)
-    # every test without the stack before any other that waits for its deploy; modules
-    # interleaved after the first backlog test; dlq's priorities rotated by one
+    # every test without the stack before any other that waits for its deploy, then a long one
+    # that uses it; modules interleaved after the first backlog test; dlq's rotated by one
     assert names(items) == [
         "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "s3",
-        "dlq-m", "api0", "backlog-m", "api1", "dlq-l", "api2", "backlog-l", "dlq-h",
+        "generated", "api0", "dlq-m", "api1", "backlog-m", "api2", "dlq-l", "backlog-l", "dlq-h",
     ]  # fmt: skip
 
 
