@@ -10,12 +10,17 @@ Same inputs → same bytes: entries sorted, timestamps fixed at 1980-01-01, mode
 bytecode. A manifest of input hashes beside the zips skips a function whose sources,
 requirements, architecture and this script did not change ("up to date"). Each zip also gets
 `<name>.zip.sha256`: the base64 SHA-256 Terraform's `filebase64sha256()` computes.
+
+Builds into one folder take turns (a lock file in it): two deploys at once (a test's own
+sandbox and the session's) read a half-written manifest and failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -190,6 +195,28 @@ def build(
         raise SystemExit(f"build: unknown architecture {arch!r} (x86_64 or arm64)")
     requirements = requirements or src / "requirements.txt"
     wheel_cache = wheel_cache or out / ".wheels"
+    with _exclusive(out):
+        return _build(names, arch, src, requirements, out, wheel_cache, force)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold `out`'s lock file: another build into `out` waits until this one is done."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build(
+    names: Iterable[str],
+    arch: str,
+    src: Path,
+    requirements: Path,
+    out: Path,
+    wheel_cache: Path,
+    force: bool,
+) -> dict[str, Path]:
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     wheels: list[Path] | None = None
@@ -215,8 +242,9 @@ def build(
         checksum = filebase64sha256(target)
         Path(f"{target}.sha256").write_text(checksum + "\n")
         manifest[name] = {"inputs": wanted, "sha256": checksum, "arch": arch}
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        partial = manifest_path.with_name(f".{manifest_path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        os.replace(partial, manifest_path)  # whole or not at all, even if the build is killed
         size = target.stat().st_size
         say(
             f"{name}: {count} files, {size / 1024:.0f} KiB, {arch}, "

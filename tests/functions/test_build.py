@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -60,6 +62,20 @@ def test_two_builds_are_byte_identical(src: Path, tmp_path: Path, wheel_cache: P
         assert data == second[name].read_bytes(), name
         checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
         assert Path(f"{first[name]}.sha256").read_text().strip() == checksum
+
+
+def test_builds_into_one_folder_at_once_take_turns(
+    src: Path, tmp_path: Path, wheel_cache: Path
+) -> None:
+    """Two deploys build at once (the session's and a test's own): each gets whole zips and a
+    whole manifest, and the second finds the first's work up to date."""
+    out = tmp_path / "shared"
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run(src, out, wheel_cache), range(2)))
+    for name in NAMES:
+        assert results[0][name] == results[1][name] == out / f"{name}.zip"
+        zipfile.ZipFile(out / f"{name}.zip").testzip()
+    assert set(json.loads((out / "manifest.json").read_text())) == set(NAMES)
 
 
 def test_zip_layout_and_fixed_metadata(src: Path, tmp_path: Path, wheel_cache: Path) -> None:
