@@ -82,8 +82,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: every worker acts for its controller's session."""
+    """xdist: every worker acts for its controller's session (and tells its scheduler)."""
     node.workerinput[SESSION_KEY] = node.config.stash[SESSION]
+    node.workerinput[scheduling.FOLDER_KEY] = str(scheduling.shared_folder(node.config))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's default (`--dist load`): load scheduling that puts the stack's tests first once
+    it is deployed (harness/scheduling.py)."""
+    if config.getvalue("dist") != "load":
+        return None
+    return scheduling.StackFirstScheduling(config, log)
 
 
 def session_token(config: pytest.Config) -> str:
@@ -116,11 +126,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     container.deselect_container_tests(config, items)
     scheduling.order(items)
+    scheduling.tell_stack_tests(config, items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or SESSION not in config.stash:
         return
+    scheduling.remove_shared_folder(config)
     sandbox_config = SandboxConfig.from_env()
     with session_lock(sandbox_config, "sandbox"):
         if sessions(sandbox_config).release_and_should_stop(config.stash[SESSION]):
@@ -200,7 +212,9 @@ def stack(request: pytest.FixtureRequest, target: str) -> dict[str, Any]:
 
     config = request.getfixturevalue("sandbox")
     with session_lock(config, "deploy"):
-        return deploy(config).outputs
+        outputs = deploy(config).outputs
+    scheduling.tell_deployed(request.config)
+    return outputs
 
 
 @pytest.fixture(scope="session")

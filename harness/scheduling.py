@@ -18,21 +18,97 @@ then runs alone while most workers are done (before this order, `make test`'s la
   n-th module's priorities rotated by n (the per-priority locks serialise whatever still
   meets), each followed by one short test that uses the stack; then the rest.
 
+And under xdist the order moves once: when the stack is deployed, the tests that use it go
+ahead of the other tests still waiting (`StackFirstScheduling`); they include the long ones
+that wait for alarms, which otherwise started only once every other test had, and ended the
+run at a few per cent of the CPU. The workers tell the controller through two files in a
+folder it hands them: the tests that use the stack (collection), and that it is deployed.
+
 Only the order changes; no test depends on it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import pytest
+from xdist.scheduler import LoadScheduling
 
 # Tests per xdist hand-out: each worker's first two tests are one long test and one short one.
 CHUNK = 2
+
+
+# workerinput key: the folder through which workers tell the controller about the stack
+FOLDER_KEY = "scheduling_folder"
+STACK_TESTS = "stack-tests.json"
+DEPLOYED = "deployed"
 
 
 def configure(config: pytest.Config) -> None:
     """Hand out tests two at a time under xdist, unless `--maxschedchunk` says otherwise."""
     if config.pluginmanager.hasplugin("xdist") and config.getoption("maxschedchunk") is None:
         config.option.maxschedchunk = CHUNK
+
+
+_FOLDER = pytest.StashKey[Path]()
+
+
+def shared_folder(config: pytest.Config) -> Path:
+    """Controller: the folder it shares with its workers (made on first use)."""
+    if _FOLDER not in config.stash:
+        config.stash[_FOLDER] = Path(tempfile.mkdtemp(prefix="pytest-scheduling-"))
+    return config.stash[_FOLDER]
+
+
+def remove_shared_folder(config: pytest.Config) -> None:
+    if _FOLDER in config.stash:
+        shutil.rmtree(config.stash[_FOLDER], ignore_errors=True)
+
+
+def folder(config: pytest.Config) -> Path | None:
+    """The folder shared with the controller (a worker's view), None without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return Path(workerinput[FOLDER_KEY]) if workerinput and FOLDER_KEY in workerinput else None
+
+
+def tell_stack_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Worker: which collected tests use the stack (every worker writes the same list)."""
+    shared = folder(config)
+    if shared is None:
+        return
+    partial = shared / f".{STACK_TESTS}.{os.getpid()}"
+    partial.write_text(json.dumps([item.nodeid for item in items if _uses_stack(item)]))
+    partial.replace(shared / STACK_TESTS)
+
+
+def tell_deployed(config: pytest.Config) -> None:
+    """Worker: the stack is deployed."""
+    shared = folder(config)
+    if shared is not None:
+        (shared / DEPLOYED).touch()
+
+
+class StackFirstScheduling(LoadScheduling):
+    """xdist's load scheduling, except that once the stack is deployed the pending tests that
+    use it go first (stable, so in the order `order` gave them)."""
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        super().__init__(config, log)
+        self.folder = shared_folder(config)
+        self.promoted = False
+
+    def check_schedule(self, node: Any, duration: float = 0) -> None:
+        if not self.promoted and self.collection and (self.folder / DEPLOYED).exists():
+            self.promoted = True
+            uses = set(json.loads((self.folder / STACK_TESTS).read_text()))
+            first = [i for i in self.pending if self.collection[i] in uses]
+            self.pending[:] = first + [i for i in self.pending if self.collection[i] not in uses]
+        super().check_schedule(node, duration)
 
 
 def order(items: list[pytest.Item]) -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from harness import scheduling
 
 
@@ -69,3 +71,46 @@ def test_xdist_hands_out_two_tests_at_a_time_unless_told_otherwise():
     scheduling.configure(default)
     scheduling.configure(chosen)
     assert (default.option.maxschedchunk, chosen.option.maxschedchunk) == (scheduling.CHUNK, 8)
+
+
+class Node:
+    """What xdist's load scheduling reads of a worker and sends it."""
+
+    shutting_down = False
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_once_the_stack_is_deployed_the_tests_using_it_go_ahead_of_the_rest() -> None:
+    options = {"maxschedchunk": 2, "tx": ["2*popen"]}
+    config = SimpleNamespace(getvalue=options.get, getoption=options.get, stash=pytest.Stash())
+    scheduler = scheduling.StackFirstScheduling(config)  # type: ignore[arg-type]
+    worker_config = SimpleNamespace(workerinput={scheduling.FOLDER_KEY: str(scheduler.folder)})
+    collection = ["first", "second", "uses-stack-1", "third", "uses-stack-2", "fourth"]
+    items = [
+        SimpleNamespace(nodeid=name, fixturenames=("api", "stack") if "stack" in name else ())
+        for name in collection
+    ]
+    scheduling.tell_stack_tests(worker_config, items)  # type: ignore[arg-type]
+    node = Node()
+    scheduler.collection = collection
+    scheduler.pending[:] = range(len(collection))
+    scheduler.node2pending[node] = []  # type: ignore[index]
+
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert [collection[i] for i in node.sent] == ["first", "second"]  # not deployed: in order
+
+    scheduler.node2pending[node].clear()  # type: ignore[index]
+    scheduling.tell_deployed(worker_config)  # type: ignore[arg-type]
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert [collection[i] for i in node.sent[2:]] == ["uses-stack-1", "uses-stack-2"]
+    assert [collection[i] for i in scheduler.pending] == ["third", "fourth"]
+    scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
+    assert not scheduler.folder.exists()
