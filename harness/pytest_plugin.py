@@ -171,6 +171,9 @@ def sandbox(request: pytest.FixtureRequest, sandbox_config: SandboxConfig) -> Sa
     with session_lock(sandbox_config, "sandbox"):
         if container.backend().up(sandbox_config) is not None:
             sessions(sandbox_config).started(session_token(request.config))
+            process = None if container.selected() else container.backend().running(sandbox_config)
+            if process is not None:  # every worker waits on it: it gets the CPU first
+                scheduling.first_in_line(process.pid)
     for key, value in sandbox_config.client_env().items():
         os.environ.setdefault(key, value)
     return sandbox_config
@@ -211,7 +214,7 @@ def stack(request: pytest.FixtureRequest, target: str) -> dict[str, Any]:
     from harness.deploy import deploy
 
     config = request.getfixturevalue("sandbox")
-    with session_lock(config, "deploy"):
+    with session_lock(config, "deploy"), scheduling.first_in_line_meanwhile():
         outputs = deploy(config).outputs
     scheduling.tell_deployed(request.config)
     return outputs

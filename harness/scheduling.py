@@ -24,15 +24,21 @@ that wait for alarms, which otherwise started only once every other test had, an
 run at a few per cent of the CPU. The workers tell the controller through two files in a
 folder it hands them: the tests that use the stack (collection), and that it is deployed.
 
-Only the order changes; no test depends on it.
+The session's sandbox and the deploy every stack test waits for also go first for the CPU
+(`first_in_line`), where the OS lets a process raise a priority (root, as CI runs; elsewhere
+nothing changes): on 2 cores with 8 workers the cold deploy took 100 s instead of 63.
+
+Only the order and CPU priorities change; no test depends on them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,9 @@ from xdist.scheduler import LoadScheduling
 # Tests per xdist hand-out: each worker's first two tests are one long test and one short one.
 CHUNK = 2
 
+
+# The niceness of the processes every worker waits for (the session's sandbox, the deploy).
+FIRST_IN_LINE = -5
 
 # workerinput key: the folder through which workers tell the controller about the stack
 FOLDER_KEY = "scheduling_folder"
@@ -68,6 +77,28 @@ def shared_folder(config: pytest.Config) -> Path:
 def remove_shared_folder(config: pytest.Config) -> None:
     if _FOLDER in config.stash:
         shutil.rmtree(config.stash[_FOLDER], ignore_errors=True)
+
+
+def first_in_line(pid: int = 0) -> int | None:
+    """Give process `pid` (0: this one) the CPU before default-priority processes; returns its
+    old niceness, or None where raising a priority is not allowed (it then stays as it was)."""
+    try:
+        old = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(old, FIRST_IN_LINE))
+    except OSError:  # PermissionError without CAP_SYS_NICE; ESRCH if it has ended
+        return None
+    return old
+
+
+@contextlib.contextmanager
+def first_in_line_meanwhile() -> Iterator[None]:
+    """This process (and what it starts meanwhile) first in line for the CPU, then as before."""
+    old = first_in_line()
+    try:
+        yield
+    finally:
+        if old is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, old)
 
 
 def folder(config: pytest.Config) -> Path | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -114,3 +117,27 @@ def test_once_the_stack_is_deployed_the_tests_using_it_go_ahead_of_the_rest() ->
     assert [collection[i] for i in scheduler.pending] == ["third", "fourth"]
     scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
     assert not scheduler.folder.exists()
+
+
+def test_first_in_line_raises_a_processs_priority_where_the_os_allows_it() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, child.pid)
+        old = scheduling.first_in_line(child.pid)
+        now = os.getpriority(os.PRIO_PROCESS, child.pid)
+        if old is None:  # not allowed (no CAP_SYS_NICE): left as it was
+            assert now == before
+        else:
+            assert (old, now) == (before, min(before, scheduling.FIRST_IN_LINE))
+    finally:
+        child.kill()
+        child.wait()
+    assert scheduling.first_in_line(child.pid) is None  # it has ended
+
+
+def test_first_in_line_meanwhile_gives_this_process_its_priority_back() -> None:
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    with scheduling.first_in_line_meanwhile():
+        during = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
+    assert during in (before, min(before, scheduling.FIRST_IN_LINE))
