@@ -47,6 +47,8 @@ from xdist.scheduler import LoadScheduling
 
 # Tests per xdist hand-out: each worker's first two tests are one long test and one short one.
 CHUNK = 2
+# Tests a worker holds (StackFirstScheduling): the one it runs and the next.
+HELD = 2
 
 
 # The niceness of the processes every worker waits for (the session's sandbox, the deploy).
@@ -126,7 +128,13 @@ def tell_deployed(config: pytest.Config) -> None:
 
 class StackFirstScheduling(LoadScheduling):
     """xdist's load scheduling, except that once the stack is deployed the pending tests that
-    use it go first (stable, so in the order `order` gave them)."""
+    use it go first (stable, so in the order `order` gave them), and that a worker holds two
+    tests at a time: the one it runs and the next (a worker needs the next to run one).
+
+    xdist tops a worker up to a share of what is left (9 to 18 tests early in `make test`), so
+    two alarm tests sat queued behind the 75 s generated-request suite and ran last, alone,
+    while the other workers had finished.
+    """
 
     def __init__(self, config: pytest.Config, log: Any = None) -> None:
         super().__init__(config, log)
@@ -139,7 +147,14 @@ class StackFirstScheduling(LoadScheduling):
             uses = set(json.loads((self.folder / STACK_TESTS).read_text()))
             first = [i for i in self.pending if self.collection[i] in uses]
             self.pending[:] = first + [i for i in self.pending if self.collection[i] not in uses]
-        super().check_schedule(node, duration)
+        if node.shutting_down:
+            return
+        if not self.pending:
+            node.shutdown()
+            return
+        missing = HELD - len(self.node2pending[node])
+        if missing > 0:
+            self._send_tests(node, missing)
 
 
 def order(items: list[pytest.Item]) -> None:

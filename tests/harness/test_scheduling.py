@@ -115,6 +115,16 @@ def test_once_the_stack_is_deployed_the_tests_using_it_go_ahead_of_the_rest() ->
     scheduler.check_schedule(node)  # type: ignore[arg-type]
     assert [collection[i] for i in node.sent[2:]] == ["uses-stack-1", "uses-stack-2"]
     assert [collection[i] for i in scheduler.pending] == ["third", "fourth"]
+
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert len(node.sent) == 4  # it holds two: the one it runs and the next
+    scheduler.node2pending[node].pop(0)  # type: ignore[index]
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert [collection[i] for i in node.sent[4:]] == ["third"]  # one more, not a share
+    scheduler.node2pending[node].clear()  # type: ignore[index]
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert [collection[i] for i in node.sent[5:]] == ["fourth"] and node.shutting_down
     scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
     assert not scheduler.folder.exists()
 
