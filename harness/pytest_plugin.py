@@ -126,7 +126,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     container.deselect_container_tests(config, items)
     scheduling.order(items)
-    scheduling.tell_stack_tests(config, items)
+    scheduling.tell_collection(config, items)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

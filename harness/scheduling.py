@@ -57,6 +57,7 @@ FIRST_IN_LINE = -5
 # workerinput key: the folder through which workers tell the controller about the stack
 FOLDER_KEY = "scheduling_folder"
 STACK_TESTS = "stack-tests.json"
+SLOW_TESTS = "slow-tests.json"
 DEPLOYED = "deployed"
 
 
@@ -109,14 +110,18 @@ def folder(config: pytest.Config) -> Path | None:
     return Path(workerinput[FOLDER_KEY]) if workerinput and FOLDER_KEY in workerinput else None
 
 
-def tell_stack_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Worker: which collected tests use the stack (every worker writes the same list)."""
+def tell_collection(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Worker: which collected tests use the stack, and which are slow (long or disruptive);
+    every worker writes the same lists."""
     shared = folder(config)
     if shared is None:
         return
-    partial = shared / f".{STACK_TESTS}.{os.getpid()}"
-    partial.write_text(json.dumps([item.nodeid for item in items if _uses_stack(item)]))
-    partial.replace(shared / STACK_TESTS)
+    slow = [item for item in items if item.get_closest_marker("long")]
+    slow += [item for item in items if item.get_closest_marker("disruptive")]
+    for name, chosen in ((STACK_TESTS, filter(_uses_stack, items)), (SLOW_TESTS, slow)):
+        partial = shared / f".{name}.{os.getpid()}"
+        partial.write_text(json.dumps([item.nodeid for item in chosen]))
+        partial.replace(shared / name)
 
 
 def tell_deployed(config: pytest.Config) -> None:
@@ -133,13 +138,15 @@ class StackFirstScheduling(LoadScheduling):
 
     xdist tops a worker up to a share of what is left (9 to 18 tests early in `make test`), so
     two alarm tests sat queued behind the 75 s generated-request suite and ran last, alone,
-    while the other workers had finished.
+    while the other workers had finished. For the same reason the test queued behind a long or
+    disruptive one is a short one when any is left.
     """
 
     def __init__(self, config: pytest.Config, log: Any = None) -> None:
         super().__init__(config, log)
         self.folder = shared_folder(config)
         self.promoted = False
+        self.slow: set[str] | None = None
 
     def check_schedule(self, node: Any, duration: float = 0) -> None:
         if not self.promoted and self.collection and (self.folder / DEPLOYED).exists():
@@ -152,9 +159,23 @@ class StackFirstScheduling(LoadScheduling):
         if not self.pending:
             node.shutdown()
             return
-        missing = HELD - len(self.node2pending[node])
-        if missing > 0:
-            self._send_tests(node, missing)
+        held = self.node2pending[node]
+        for _ in range(HELD - len(held)):
+            if not self.pending:
+                break
+            after_slow = bool(held) and self.collection[held[-1]] in self._slow()
+            index = next((i for i in self.pending if self.collection[i] not in self._slow()), None)
+            if not after_slow or index is None:
+                index = self.pending[0]
+            self.pending.remove(index)
+            held.append(index)
+            node.send_runtest_some([index])
+
+    def _slow(self) -> set[str]:
+        if self.slow is None:
+            path = self.folder / SLOW_TESTS
+            self.slow = set(json.loads(path.read_text())) if path.exists() else set()
+        return self.slow
 
 
 def order(items: list[pytest.Item]) -> None:

@@ -30,6 +30,10 @@ class Item:
     def get_closest_marker(self, name: str) -> object | None:
         return name if name in self.markers else None
 
+    @property
+    def nodeid(self) -> str:
+        return self.name
+
 
 def names(items: list[Item]) -> list[str]:
     return [item.name for item in items]
@@ -96,37 +100,70 @@ def test_once_the_stack_is_deployed_the_tests_using_it_go_ahead_of_the_rest() ->
     config = SimpleNamespace(getvalue=options.get, getoption=options.get, stash=pytest.Stash())
     scheduler = scheduling.StackFirstScheduling(config)  # type: ignore[arg-type]
     worker_config = SimpleNamespace(workerinput={scheduling.FOLDER_KEY: str(scheduler.folder)})
-    collection = ["first", "second", "uses-stack-1", "third", "uses-stack-2", "fourth"]
+    stack = ("api", "stack")
     items = [
-        SimpleNamespace(nodeid=name, fixturenames=("api", "stack") if "stack" in name else ())
-        for name in collection
+        Item("first"),
+        Item("second"),
+        Item("alarms", markers=("disruptive",), fixturenames=stack),
+        Item("third"),
+        Item("query", fixturenames=stack),
+        Item("fourth"),
     ]
-    scheduling.tell_stack_tests(worker_config, items)  # type: ignore[arg-type]
+    collection = names(items)
+    scheduling.tell_collection(worker_config, items)  # type: ignore[arg-type]
     node = Node()
     scheduler.collection = collection
     scheduler.pending[:] = range(len(collection))
     scheduler.node2pending[node] = []  # type: ignore[index]
 
+    def sent() -> list[str]:
+        return [collection[i] for i in node.sent]
+
     scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert [collection[i] for i in node.sent] == ["first", "second"]  # not deployed: in order
+    assert sent() == ["first", "second"]  # not deployed: in order
 
     scheduler.node2pending[node].clear()  # type: ignore[index]
     scheduling.tell_deployed(worker_config)  # type: ignore[arg-type]
     scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert [collection[i] for i in node.sent[2:]] == ["uses-stack-1", "uses-stack-2"]
+    assert sent()[2:] == ["alarms", "query"]  # the stack's tests first
     assert [collection[i] for i in scheduler.pending] == ["third", "fourth"]
 
     scheduler.check_schedule(node)  # type: ignore[arg-type]
     assert len(node.sent) == 4  # it holds two: the one it runs and the next
     scheduler.node2pending[node].pop(0)  # type: ignore[index]
     scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert [collection[i] for i in node.sent[4:]] == ["third"]  # one more, not a share
+    assert sent()[4:] == ["third"]  # one more, not a share
     scheduler.node2pending[node].clear()  # type: ignore[index]
     scheduler.check_schedule(node)  # type: ignore[arg-type]
     scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert [collection[i] for i in node.sent[5:]] == ["fourth"] and node.shutting_down
+    assert sent()[5:] == ["fourth"] and node.shutting_down
     scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
     assert not scheduler.folder.exists()
+
+
+def test_the_test_queued_behind_a_slow_one_is_a_short_one_when_any_is_left() -> None:
+    options = {"maxschedchunk": 2, "tx": ["2*popen"]}
+    config = SimpleNamespace(getvalue=options.get, getoption=options.get, stash=pytest.Stash())
+    scheduler = scheduling.StackFirstScheduling(config)  # type: ignore[arg-type]
+    worker_config = SimpleNamespace(workerinput={scheduling.FOLDER_KEY: str(scheduler.folder)})
+    items = [
+        Item("suite", markers=("long",)),
+        Item("backlog", markers=("disruptive",)),
+        Item("short"),
+        Item("dlq", markers=("disruptive",)),
+    ]
+    collection = names(items)
+    scheduling.tell_collection(worker_config, items)  # type: ignore[arg-type]
+    node = Node()
+    scheduler.collection = collection
+    scheduler.pending[:] = range(len(collection))
+    scheduler.node2pending[node] = []  # type: ignore[index]
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert [collection[i] for i in node.sent] == ["suite", "short"]  # not backlog behind suite
+    scheduler.node2pending[node][:] = [collection.index("short")]  # type: ignore[index]
+    scheduler.check_schedule(node)  # type: ignore[arg-type]
+    assert [collection[i] for i in node.sent[2:]] == ["backlog"]  # behind a short one: in order
+    scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
 
 
 def test_first_in_line_raises_a_processs_priority_where_the_os_allows_it() -> None:
