@@ -95,75 +95,91 @@ class Node:
         self.shutting_down = True
 
 
+@dataclass
+class Scheduled:
+    """A StackFirstScheduling of `items` with one worker, and a worker's view of its folder."""
+
+    items: list[Item]
+    config: Any = field(init=False)
+    scheduler: scheduling.StackFirstScheduling = field(init=False)
+    worker_config: Any = field(init=False)
+    node: Node = field(default_factory=Node)
+
+    def __post_init__(self) -> None:
+        options = {"maxschedchunk": 2, "tx": ["2*popen"]}
+        self.config = SimpleNamespace(
+            getvalue=options.get, getoption=options.get, stash=pytest.Stash()
+        )
+        self.scheduler = scheduling.StackFirstScheduling(self.config)
+        folder = str(self.scheduler.folder)
+        self.worker_config = SimpleNamespace(workerinput={scheduling.FOLDER_KEY: folder})
+        scheduling.tell_collection(self.worker_config, self.items)  # type: ignore[arg-type]
+        self.scheduler.collection = names(self.items)
+        self.scheduler.pending[:] = range(len(self.items))
+        self.scheduler.node2pending[self.node] = []  # type: ignore[index]
+
+    def check(self) -> None:
+        self.scheduler.check_schedule(self.node)  # type: ignore[arg-type]
+
+    def sent(self) -> list[str]:
+        return [self.items[i].name for i in self.node.sent]
+
+    def held(self) -> list[int]:
+        return self.scheduler.node2pending[self.node]  # type: ignore[index]
+
+    def pending(self) -> list[str]:
+        return [self.items[i].name for i in self.scheduler.pending]
+
+
 def test_once_the_stack_is_deployed_the_tests_using_it_go_ahead_of_the_rest() -> None:
-    options = {"maxschedchunk": 2, "tx": ["2*popen"]}
-    config = SimpleNamespace(getvalue=options.get, getoption=options.get, stash=pytest.Stash())
-    scheduler = scheduling.StackFirstScheduling(config)  # type: ignore[arg-type]
-    worker_config = SimpleNamespace(workerinput={scheduling.FOLDER_KEY: str(scheduler.folder)})
     stack = ("api", "stack")
-    items = [
-        Item("first"),
-        Item("second"),
-        Item("alarms", markers=("disruptive",), fixturenames=stack),
-        Item("third"),
-        Item("query", fixturenames=stack),
-        Item("fourth"),
-    ]
-    collection = names(items)
-    scheduling.tell_collection(worker_config, items)  # type: ignore[arg-type]
-    node = Node()
-    scheduler.collection = collection
-    scheduler.pending[:] = range(len(collection))
-    scheduler.node2pending[node] = []  # type: ignore[index]
+    run = Scheduled(
+        [
+            Item("first"),
+            Item("second"),
+            Item("alarms", markers=("disruptive",), fixturenames=stack),
+            Item("third"),
+            Item("query", fixturenames=stack),
+            Item("fourth"),
+        ]
+    )
+    run.check()
+    assert run.sent() == ["first", "second"]  # not deployed: in order
 
-    def sent() -> list[str]:
-        return [collection[i] for i in node.sent]
+    run.held().clear()
+    scheduling.tell_deployed(run.worker_config)
+    run.check()
+    assert run.sent()[2:] == ["alarms", "query"]  # the stack's tests first
+    assert run.pending() == ["third", "fourth"]
 
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert sent() == ["first", "second"]  # not deployed: in order
-
-    scheduler.node2pending[node].clear()  # type: ignore[index]
-    scheduling.tell_deployed(worker_config)  # type: ignore[arg-type]
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert sent()[2:] == ["alarms", "query"]  # the stack's tests first
-    assert [collection[i] for i in scheduler.pending] == ["third", "fourth"]
-
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert len(node.sent) == 4  # it holds two: the one it runs and the next
-    scheduler.node2pending[node].pop(0)  # type: ignore[index]
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert sent()[4:] == ["third"]  # one more, not a share
-    scheduler.node2pending[node].clear()  # type: ignore[index]
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert sent()[5:] == ["fourth"] and node.shutting_down
-    scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
-    assert not scheduler.folder.exists()
+    run.check()
+    assert len(run.sent()) == 4  # it holds two: the one it runs and the next
+    run.held().pop(0)
+    run.check()
+    assert run.sent()[4:] == ["third"]  # one more, not a share
+    run.held().clear()
+    run.check()
+    run.check()
+    assert run.sent()[5:] == ["fourth"] and run.node.shutting_down
+    scheduling.remove_shared_folder(run.config)
+    assert not run.scheduler.folder.exists()
 
 
 def test_the_test_queued_behind_a_slow_one_is_a_short_one_when_any_is_left() -> None:
-    options = {"maxschedchunk": 2, "tx": ["2*popen"]}
-    config = SimpleNamespace(getvalue=options.get, getoption=options.get, stash=pytest.Stash())
-    scheduler = scheduling.StackFirstScheduling(config)  # type: ignore[arg-type]
-    worker_config = SimpleNamespace(workerinput={scheduling.FOLDER_KEY: str(scheduler.folder)})
-    items = [
-        Item("suite", markers=("long",)),
-        Item("backlog", markers=("disruptive",)),
-        Item("short"),
-        Item("dlq", markers=("disruptive",)),
-    ]
-    collection = names(items)
-    scheduling.tell_collection(worker_config, items)  # type: ignore[arg-type]
-    node = Node()
-    scheduler.collection = collection
-    scheduler.pending[:] = range(len(collection))
-    scheduler.node2pending[node] = []  # type: ignore[index]
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert [collection[i] for i in node.sent] == ["suite", "short"]  # not backlog behind suite
-    scheduler.node2pending[node][:] = [collection.index("short")]  # type: ignore[index]
-    scheduler.check_schedule(node)  # type: ignore[arg-type]
-    assert [collection[i] for i in node.sent[2:]] == ["backlog"]  # behind a short one: in order
-    scheduling.remove_shared_folder(config)  # type: ignore[arg-type]
+    run = Scheduled(
+        [
+            Item("suite", markers=("long",)),
+            Item("backlog", markers=("disruptive",)),
+            Item("short"),
+            Item("dlq", markers=("disruptive",)),
+        ]
+    )
+    run.check()
+    assert run.sent() == ["suite", "short"]  # not the backlog test behind the suite
+    run.held()[:] = [2]  # the suite is done: "short" runs next
+    run.check()
+    assert run.sent()[2:] == ["backlog"]  # behind a short one: in order
+    scheduling.remove_shared_folder(run.config)
 
 
 def test_first_in_line_raises_a_processs_priority_where_the_os_allows_it() -> None:
