@@ -18,11 +18,12 @@ then runs alone while most workers are done (before this order, `make test`'s la
   n-th module's priorities rotated by n (the per-priority locks serialise whatever still
   meets), each followed by one short test that uses the stack; then the rest.
 
-And under xdist the order moves once: when the stack is deployed, the tests that use it go
-ahead of the other tests still waiting (`StackFirstScheduling`); they include the long ones
-that wait for alarms, which otherwise started only once every other test had, and ended the
-run at a few per cent of the CPU. The workers tell the controller through two files in a
-folder it hands them: the tests that use the stack (collection), and that it is deployed.
+And under xdist the order moves once: when the stack is deployed, the long and disruptive
+tests that use it go ahead of the other tests still waiting (`StackFirstScheduling`): they wait
+for alarms, mostly, and otherwise started only once every other test had, and ended the run at
+a few per cent of the CPU; moving every stack test ahead left the CPU-bound ones for the end.
+The workers tell the controller through files in a folder it hands them: which tests use the
+stack and which are slow (at collection), and that the stack is deployed.
 
 The session's sandbox and the deploy every stack test waits for also go first for the CPU
 (`first_in_line`), where the OS lets a process raise a priority (root, as CI runs; elsewhere
@@ -132,9 +133,10 @@ def tell_deployed(config: pytest.Config) -> None:
 
 
 class StackFirstScheduling(LoadScheduling):
-    """xdist's load scheduling, except that once the stack is deployed the pending tests that
-    use it go first (stable, so in the order `order` gave them), and that a worker holds two
-    tests at a time: the one it runs and the next (a worker needs the next to run one).
+    """xdist's load scheduling, except that once the stack is deployed the pending long and
+    disruptive tests that use it go first (stable, so in the order `order` gave them; mostly
+    waits for alarms, which the other tests' CPU work then overlaps), and that a worker holds
+    two tests at a time: the one it runs and the next (a worker needs the next to run one).
 
     xdist tops a worker up to a share of what is left (9 to 18 tests early in `make test`), so
     two alarm tests sat queued behind the 75 s generated-request suite and ran last, alone,
@@ -151,7 +153,7 @@ class StackFirstScheduling(LoadScheduling):
     def check_schedule(self, node: Any, duration: float = 0) -> None:
         if not self.promoted and self.collection and (self.folder / DEPLOYED).exists():
             self.promoted = True
-            uses = set(json.loads((self.folder / STACK_TESTS).read_text()))
+            uses = set(json.loads((self.folder / STACK_TESTS).read_text())) & self._slow()
             first = [i for i in self.pending if self.collection[i] in uses]
             self.pending[:] = first + [i for i in self.pending if self.collection[i] not in uses]
         if node.shutting_down:
