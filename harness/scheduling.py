@@ -14,9 +14,11 @@ then runs alone while most workers are done (before this order, `make test`'s la
   mostly the AWS provider's waits, and a worker that took a test needing the stack sat idle
   until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile);
 - then the `long` tests that use the stack (they would otherwise start late and end the run
-  alone), then the other `disruptive` tests, modules interleaved (one kind, then the other), the
-  n-th module's priorities rotated by n (the per-priority locks serialise whatever still
-  meets), each followed by one short test that uses the stack; then the rest.
+  alone; not one that holds every priority's lane, as the generated-request suite does: the
+  backlog tests, which need theirs alone, would wait for it, and it for them), then the other
+  `disruptive` tests, modules interleaved (one kind, then the other), the n-th module's
+  priorities rotated by n (the per-priority locks serialise whatever still meets), each
+  followed by one short test that uses the stack; then the rest.
 
 And under xdist the order moves once: when the stack is deployed, the long and disruptive
 tests that use it go ahead of the other tests still waiting (`StackFirstScheduling`): they wait
