@@ -119,8 +119,7 @@ def tell_collection(config: pytest.Config, items: list[pytest.Item]) -> None:
     shared = folder(config)
     if shared is None:
         return
-    slow = [item for item in items if item.get_closest_marker("long")]
-    slow += [item for item in items if item.get_closest_marker("disruptive")]
+    slow = _marked(items, "long") + _marked(items, "disruptive")
     for name, chosen in ((STACK_TESTS, filter(_uses_stack, items)), (SLOW_TESTS, slow)):
         partial = shared / f".{name}.{os.getpid()}"
         partial.write_text(json.dumps([item.nodeid for item in chosen]))
@@ -167,13 +166,18 @@ class StackFirstScheduling(LoadScheduling):
         for _ in range(HELD - len(held)):
             if not self.pending:
                 break
-            after_slow = bool(held) and self.collection[held[-1]] in self._slow()
-            index = next((i for i in self.pending if self.collection[i] not in self._slow()), None)
-            if not after_slow or index is None:
-                index = self.pending[0]
+            index = self._next_after(held)
             self.pending.remove(index)
             held.append(index)
             node.send_runtest_some([index])
+
+    def _next_after(self, held: list[int]) -> int:
+        """The next pending test; behind a slow one, the first short one if any is left."""
+        slow = self._slow()
+        if held and self.collection[held[-1]] in slow:
+            short = (i for i in self.pending if self.collection[i] not in slow)
+            return next(short, self.pending[0])
+        return self.pending[0]
 
     def _slow(self) -> set[str]:
         if self.slow is None:

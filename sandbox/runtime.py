@@ -57,10 +57,10 @@ def resume_collector() -> None:
     gc.enable()
 
 
-# The services' shutdown (after the state's last save) takes 0.6 to 1.8 s; under a full test run on
-# 2 cores, several. Past this bound it is stalled, not slow: the launcher kills a process 10 s
-# after SIGTERM, and this ends it sooner, with its threads' stacks in the log and its atexit
-# hooks run (no Lambda environment process outlives it).
+# The services' shutdown (after the state's last save) takes under a second; under a full test
+# run on 2 cores, several. Past this bound it is stalled, not slow: the launcher kills a process
+# 10 s after SIGTERM, and this ends it sooner, with its threads' stacks in the log and its
+# atexit hooks run (no Lambda environment process outlives it).
 SHUTDOWN_BOUND_SECONDS = 6.0
 _exiting = threading.Lock()
 
