@@ -37,7 +37,7 @@ from typing import Any
 
 from localstack.runtime import hooks
 
-from sandbox import service_catalog
+from sandbox import service_catalog, startup
 from sandbox.plugins import patching
 from sandbox.plugins.patching import Target
 
@@ -104,6 +104,7 @@ def main() -> None:
     from localstack import config
 
     service_catalog.install(config.dirs.static_libs)
+    startup.apply()
     wake_the_loop_at_shutdown()
     fallback = threading.Timer(RESUME_AFTER_SECONDS, gc.enable)
     fallback.daemon = True

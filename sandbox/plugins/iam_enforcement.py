@@ -95,7 +95,11 @@ tests/sandbox/plugins/test_iam_enforcement.py; re-check them on upgrade):
 - `localstack.aws.api.CommonServiceException` and `localstack.aws.api.sns`
   (`AuthorizationErrorException`, `KMSAccessDeniedException`), serialised by the gateway's
   `handle_service_exception` in the service's protocol.
-The start-up hook imports all of them and raises if one is missing: LocalStack does not start.
+The start-up hook only looks for their modules (importing them, moto's IAM above all, costs ~25 ms
+and 7 MB of every start-up, `make bench-sandbox`); the first request the enforcer sees imports and
+checks all of them, and fails (a plugin error naming the missing one) if one is missing, as does
+every request after it. The Lambda provider's `ExecutionEnvironment.get_credentials` is patched
+when that provider loads.
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ from urllib.parse import unquote, urlparse
 from localstack.runtime import hooks
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import LAMBDA_PROVIDER, Target
 
 if TYPE_CHECKING:
     from localstack.aws.api import RequestContext
@@ -816,6 +820,8 @@ class Enforcer:
     log: PolicyLog = field(default_factory=lambda: PolicyLog(log_path()))
 
     def __call__(self, chain: HandlerChain, context: RequestContext, response: Response) -> None:
+        if not INTERNALS_CHECKED.is_set():
+            check_internals_once()
         if context.service is None or context.operation is None:
             return
         if (context.service.service_name, context.operation.name) == (
@@ -1015,6 +1021,25 @@ def check_internals() -> None:
     del extract_access_key_id_from_auth_header
 
 
+INTERNALS_CHECKED = threading.Event()
+_CHECKING = threading.Lock()
+
+
+def check_internals_once() -> None:
+    """`check_internals` before the first request is evaluated; until it passes, every request
+    fails with the error (logged as a plugin error)."""
+    with _CHECKING:
+        if INTERNALS_CHECKED.is_set():
+            return
+        try:
+            check_internals()
+        except Exception as e:
+            patching.plugin_error(LOG, "iam_enforcement: LocalStack internals missing")
+            message = f"sandbox iam_enforcement: LocalStack internals missing: {e!r}"
+            raise RuntimeError(message) from e
+        INTERNALS_CHECKED.set()
+
+
 def register(enforcer: Enforcer = ENFORCER) -> None:
     from localstack.aws import handlers
 
@@ -1025,12 +1050,13 @@ def register(enforcer: Enforcer = ENFORCER) -> None:
 
 @hooks.on_infra_start()
 def register_iam_enforcement() -> None:
-    """Check the internals, then add the enforcer after request parsing (always: it logs)."""
+    """Add the enforcer after request parsing (always: it logs); its internals are checked on the
+    first request. A module gone altogether stops the start-up."""
     try:
-        check_internals()
+        patching.check(INTERNALS, import_modules=False)
     except Exception as e:  # raised out of LocalStack's start-up hooks: the sandbox does not start
         raise RuntimeError(f"sandbox iam_enforcement: LocalStack internals missing: {e!r}") from e
-    patch_function_credentials()
+    patching.when_provider_loads("lambda", patch_function_credentials, LAMBDA_PROVIDER)
     ENFORCER.enforce = enforcement_enabled()
     ENFORCER.log = PolicyLog(log_path())
     ENFORCER.log.restart()

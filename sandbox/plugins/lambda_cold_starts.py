@@ -37,7 +37,7 @@ from typing import Any
 from localstack.runtime import hooks
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import LAMBDA_PROVIDER, Target
 
 LOG = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ INTERNALS = (
     Target(f"{INVOCATION}.execution_environment:InvalidStatusException"),
     Target(f"{INVOCATION}.lambda_models:InitializationType.on_demand"),
 )
-LAMBDA_PROVIDER = "localstack.services.lambda_.provider"
 
 # Past this, a waiting invocation starts its environment even with every slot taken.
 MAX_WAIT_SECONDS = 10.0

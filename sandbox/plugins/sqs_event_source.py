@@ -36,8 +36,8 @@ bounded by reserved concurrency (AWS throttles instead, as here); throttled batc
 retried before their visibility timeout ends. FIFO groups are still invoked one group per batch
 (LocalStack's split), and Pipes, Kinesis and DynamoDB streams keep LocalStack's own poller.
 
-Relies on these internals of localstack-core 2026.3.0 (re-check them on upgrade; checked at start-up
-by `check_localstack_internals`, which raises when one is missing):
+Relies on these internals of localstack-core 2026.3.0 (re-check them on upgrade; checked by
+`check_localstack_internals` when the Lambda provider loads: a missing one fails the load):
 - `localstack.services.lambda_.event_source_mapping.esm_worker.EsmWorker`: `create`, `start`,
   `poller_loop` (its state transitions and its error back-off, `ExponentialBackoff` up to
   LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_ERROR_SEC, are kept: `poll_events` below raises into
@@ -78,7 +78,7 @@ from typing import Any
 from localstack.runtime import hooks
 
 from sandbox.plugins import patching
-from sandbox.plugins.patching import Target
+from sandbox.plugins.patching import LAMBDA_PROVIDER, Target
 
 LOG = logging.getLogger(__name__)
 
@@ -432,7 +432,15 @@ def _create_after(create: Any, worker: Any, predecessor: MappingPollers) -> None
 
 @hooks.on_infra_start(priority=50)
 def apply_sqs_event_source() -> None:
-    """Replace the polling of SQS event source mappings (see above); raise if LocalStack changed."""
+    """Replace the polling of SQS event source mappings when the Lambda provider loads (it
+    creates every mapping's worker; importing its modules at start-up would cost ~30 ms and
+    4 MB for a sandbox that may not use Lambda): its modules are only looked for now."""
+    patching.check(INTERNALS, import_modules=False)
+    patching.when_provider_loads("lambda", patch_sqs_pollers, LAMBDA_PROVIDER)
+
+
+def patch_sqs_pollers() -> None:
+    """The patches (see above); raise if LocalStack changed (the Lambda provider then fails)."""
     check_localstack_internals()
     from localstack.services.lambda_.event_source_mapping.esm_worker import EsmState
     from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller

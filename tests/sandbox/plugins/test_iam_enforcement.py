@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import threading
+import types
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -13,7 +15,7 @@ from botocore.exceptions import ClientError
 from harness.lambdas import DEFAULT_ROLE, create_function
 from harness.waiting import eventually
 from sandbox.config import SandboxConfig
-from sandbox.plugins import iam_enforcement
+from sandbox.plugins import iam_enforcement, patching
 from sandbox.plugins.iam_enforcement import (
     ALLOW,
     DENY,
@@ -24,6 +26,7 @@ from sandbox.plugins.iam_enforcement import (
     resource_policy_decision,
     resources_of,
 )
+from sandbox.plugins.patching import PLUGIN_ERROR
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -123,13 +126,35 @@ def test_localstack_and_moto_internals_the_enforcer_relies_on() -> None:
     iam_enforcement.check_internals()
 
 
-def test_a_missing_internal_stops_the_start_up(monkeypatch) -> None:
+def test_a_missing_internal_fails_every_request_naming_it(monkeypatch, caplog) -> None:
     def broken() -> None:
         raise ImportError("localstack.services.sts.models")
 
     monkeypatch.setattr(iam_enforcement, "check_internals", broken)
-    with pytest.raises(RuntimeError, match=r"iam_enforcement.*sts"):
+    monkeypatch.setattr(iam_enforcement, "INTERNALS_CHECKED", threading.Event())
+    enforcer = iam_enforcement.Enforcer(enforce=True, log=iam_enforcement.PolicyLog(None))
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match=r"iam_enforcement.*sts"):
+            enforcer(None, None, None)
+    assert PLUGIN_ERROR in caplog.text
+
+
+def test_a_module_gone_stops_the_start_up(monkeypatch) -> None:
+    gone = patching.Target("localstack.services.no_such_module:sts_stores")
+    monkeypatch.setattr(iam_enforcement, "INTERNALS", (*iam_enforcement.INTERNALS, gone))
+    with pytest.raises(RuntimeError, match=r"iam_enforcement.*no_such_module"):
         iam_enforcement.register_iam_enforcement()
+
+
+def test_the_internals_are_checked_once_then_requests_pass(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(iam_enforcement, "check_internals", lambda: calls.append(1))
+    monkeypatch.setattr(iam_enforcement, "INTERNALS_CHECKED", threading.Event())
+    enforcer = iam_enforcement.Enforcer(enforce=True, log=iam_enforcement.PolicyLog(None))
+    context = types.SimpleNamespace(service=None, operation=None)
+    enforcer(None, context, None)
+    enforcer(None, context, None)
+    assert calls == [1]
 
 
 def test_the_enforcer_is_registered_once() -> None:

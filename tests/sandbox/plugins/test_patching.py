@@ -5,8 +5,11 @@ LocalStack and moto: no server, so a LocalStack upgrade that renames an internal
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -115,6 +118,26 @@ def test_check_without_import_only_looks_for_the_module() -> None:
     )
     with pytest.raises(InternalMissing, match=r"localstack\.no_such_module"):
         patching.check([Target("localstack.no_such_module:x")], import_modules=False)
+
+
+FIND_WITHOUT_IMPORT = """
+import json, sys
+from sandbox.plugins.patching import module_exists
+handlers = "localstack.services.apigateway.next_gen.execute_api.handlers"
+found = [module_exists(f"{handlers}.method_request"), module_exists(f"{handlers}.no_such")]
+found += [module_exists("no_such_package.x"), module_exists("json")]
+print(json.dumps({"found": found, "imported": [m for m in sys.modules if "apigateway" in m]}))
+"""
+
+
+def test_a_module_is_found_without_importing_it_or_its_packages() -> None:
+    """(find_spec would import the execute-api handlers package, and with it the service
+    catalog: the start-up time and memory these checks are meant not to cost.)"""
+    done = subprocess.run(
+        [sys.executable, "-c", FIND_WITHOUT_IMPORT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"found": [True, False, False, True], "imported": []}
 
 
 def test_wrap_passes_the_original_and_applies_once(probe) -> None:
