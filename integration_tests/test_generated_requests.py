@@ -369,6 +369,7 @@ def sent_by(submit: Callable[[Any], Any], futures: list[Any]) -> Callable[[Any],
     return lambda case: futures.append(submit(case))
 
 
+@pytest.mark.long  # 30-75 s; starts once no disruptive test is left (harness/scheduling.py)
 def test_no_generated_request_gives_a_5xx_or_breaks_the_contract(
     run: Run,
     schema: Any,

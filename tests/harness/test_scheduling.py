@@ -50,11 +50,12 @@ def test_the_deploying_test_and_long_tests_then_what_needs_no_stack_then_the_dis
     items = [on_stack[0], short[0], *backlog, short[1], long[0], generated, *dlq, on_stack[1]]
     items += [short[2], long[1], short[3], on_stack[2]]
     scheduling.order(items)
-    # every test without the stack before any other that waits for its deploy, then a long one
-    # that uses it; modules interleaved after the first backlog test; dlq's rotated by one
+    # every test without the stack before any other that waits for its deploy; modules
+    # interleaved after the first backlog test, dlq's rotated by one; then the long one that
+    # uses it
     assert names(items) == [
         "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "s3",
-        "generated", "api0", "dlq-m", "api1", "backlog-m", "api2", "dlq-l", "backlog-l", "dlq-h",
+        "dlq-m", "api0", "backlog-m", "api1", "dlq-l", "api2", "backlog-l", "dlq-h", "generated",
     ]  # fmt: skip
 
 
@@ -204,3 +205,31 @@ def test_first_in_line_meanwhile_gives_this_process_its_priority_back() -> None:
         during = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, 0) == before
     assert during in (before, min(before, scheduling.FIRST_IN_LINE))
+
+
+def test_a_long_stack_test_waits_until_no_disruptive_test_is_left_unless_nothing_else_is() -> None:
+    stack = ("api", "stack")
+    backlog = Item("backlog", markers=("disruptive",), fixturenames=stack)
+    generated = Item("generated", markers=("long",), fixturenames=stack)
+    run = Scheduled([backlog, generated, Item("query", fixturenames=stack), Item("routing")])
+    other: list[int] = []
+    run.scheduler.node2pending[Node()] = other  # type: ignore[index]
+    scheduling.tell_deployed(run.worker_config)
+    run.scheduler.pending.remove(0)
+    other.append(0)  # the backlog test runs on another worker
+    run.check()
+    assert run.sent() == ["query", "routing"]  # not the suite while the backlog test runs
+    other.clear()  # the backlog test is done
+    run.held().clear()
+    run.check()
+    assert run.sent()[2:] == ["generated"]
+
+    # With nothing else left, it is handed out even while a disruptive test runs.
+    again = Scheduled([backlog, generated])
+    again.scheduler.node2pending[Node()] = [0]  # type: ignore[index]
+    again.scheduler.pending.remove(0)
+    scheduling.tell_deployed(again.worker_config)
+    again.check()
+    assert again.sent() == ["generated"]
+    scheduling.remove_shared_folder(run.config)
+    scheduling.remove_shared_folder(again.config)
