@@ -16,7 +16,9 @@ tests that need the sandbox skip, saying why.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
+import gc
 import json
 import os
 import uuid
@@ -71,6 +73,7 @@ SESSION_KEY = "sandbox_session"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    freeze_at_exit()
     scheduling.configure(config)
     if not hasattr(config, "workerinput"):  # the controller, with or without xdist
         os.environ[RUNTIME_VARIABLE] = config.getoption("--sandbox")  # workers inherit it
@@ -78,6 +81,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION] = f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         Sessions(SandboxConfig.from_env()).register(config.stash[SESSION])
         config._sandbox_log_start = sandbox_log.log_end(SandboxConfig.from_env())
+
+
+def freeze_at_exit() -> None:
+    """At this process's exit, take every object out of the cyclic collector's sight first.
+
+    Python's finalization runs one last full collection over every object still alive: for a
+    test worker that imported LocalStack, moto and boto3, 2.2 s of CPU (the rest of its exit
+    takes 0.04 s); six workers ending at once kept `make test` waiting 5 s on 2 cores. Handlers
+    registered before this one run after it (last in, first out); pytest's own collections,
+    which look for unraisable exceptions, are over by then."""
+    atexit.register(gc.freeze)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -116,3 +116,20 @@ def test_it_leaves_it_running_while_another_session_uses_it(
     (signals / "go").touch()
     finish(session)
     assert launcher.running(own_sandbox) == started
+
+
+FREEZE_AT_EXIT = """
+import atexit, gc
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+from harness.pytest_plugin import freeze_at_exit
+freeze_at_exit()
+print("frozen before exit:", gc.get_freeze_count() > 0)
+"""
+
+
+def test_a_pytest_process_freezes_its_objects_before_pythons_last_collection() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_AT_EXIT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["frozen before exit: False", "frozen at exit: True"]
