@@ -15,13 +15,16 @@ The sandbox is a host process or, with SANDBOX_RUNTIME=container, a container
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +64,23 @@ class Deployment:
     skipped: bool
 
 
+_THREAD = threading.local()
+
+
 def say(message: str) -> None:
-    print(f"deploy: {message}", file=sys.stderr, flush=True)
+    if not getattr(_THREAD, "quiet", False):
+        print(f"deploy: {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def quietly() -> Iterator[None]:
+    """`say` prints nothing from this thread meanwhile (a deploy in a test session's background,
+    whose lines would land in whichever test's captured output)."""
+    _THREAD.quiet = True
+    try:
+        yield
+    finally:
+        _THREAD.quiet = False
 
 
 def workdir(config: SandboxConfig) -> Path:

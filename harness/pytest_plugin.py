@@ -21,6 +21,7 @@ import fcntl
 import gc
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -190,7 +191,42 @@ def sandbox(request: pytest.FixtureRequest, sandbox_config: SandboxConfig) -> Sa
                 scheduling.first_in_line(process.pid)
     for key, value in sandbox_config.client_env().items():
         os.environ.setdefault(key, value)
+    deploy_ahead(request, sandbox_config)
     return sandbox_config
+
+
+_DEPLOYING = pytest.StashKey[threading.Thread]()
+
+
+def deploy_ahead(request: pytest.FixtureRequest, config: SandboxConfig) -> None:
+    """Once the sandbox runs, deploy the stack in the background if this session has tests that
+    need it (once per process).
+
+    The deploy takes 60-80 s, mostly the AWS provider's waits; done in the first stack test's
+    set-up, it kept that worker idle all along while the other workers ran out of tests that
+    need no stack. The `stack` fixture still takes the deploy lock, so it waits for this deploy
+    and then finds nothing left to do; if this one failed, it deploys itself and the test fails
+    with Terraform's error."""
+    if _DEPLOYING in request.config.stash:
+        return
+    if not any(scheduling.uses_stack(item) for item in request.session.items):
+        return
+    thread = threading.Thread(
+        target=_deploy_quietly, args=(config, request.config), name="deploy-ahead", daemon=True
+    )
+    request.config.stash[_DEPLOYING] = thread
+    thread.start()
+
+
+def _deploy_quietly(config: SandboxConfig, pytest_config: pytest.Config) -> None:
+    from harness.deploy import deploy, quietly
+
+    try:
+        with session_lock(config, "deploy"), scheduling.first_in_line_meanwhile(), quietly():
+            deploy(config)
+    except Exception:  # the stack fixture deploys again, and fails its test with the error
+        return
+    scheduling.tell_deployed(pytest_config)
 
 
 @pytest.fixture(scope="session")

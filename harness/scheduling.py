@@ -4,16 +4,15 @@ On 2 cores the suites are CPU-bound; what lengthens a run is a long test that st
 then runs alone while most workers are done (before this order, `make test`'s last 100 s were
 `test_snapshots.py`'s own cold deploy at 15 to 40 % CPU). So:
 
-- the first `disruptive` test starts at once: it deploys the session's stack, which every
-  integration test waits for;
-- then every `long` test that does not use the stack (its own sandbox, Terraform apply or
+- every `long` test that does not use the stack (its own sandbox, Terraform apply or
   child pytest session), in collection order, each followed by one short test; xdist hands
   out tests two at a time, so each worker starts with one of them (xdist's default first
   hand-out is a quarter of a worker's share, which put every long test on one worker);
 - then every other test that does not use the deployed stack: the cold deploy is about 80 s,
   mostly the AWS provider's waits, and a worker that took a test needing the stack sat idle
-  until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile);
-- then the other `disruptive` tests, modules interleaved (one kind, then the other), the n-th
+  until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile). The deploy
+  itself runs in the background from the moment the sandbox does (harness/pytest_plugin.py);
+- then the `disruptive` tests, modules interleaved (one kind, then the other), the n-th
   module's priorities rotated by n (the per-priority locks serialise whatever still meets),
   then the `long` tests that use the stack (the generated-request suite: it would otherwise
   start late and end the run alone), each followed by one short test that uses the stack; then
@@ -127,7 +126,7 @@ def tell_collection(config: pytest.Config, items: list[pytest.Item]) -> None:
     disruptive = _marked(items, "disruptive")
     slow = _marked(items, "long") + disruptive
     for name, chosen in (
-        (STACK_TESTS, filter(_uses_stack, items)),
+        (STACK_TESTS, filter(uses_stack, items)),
         (SLOW_TESTS, slow),
         (DISRUPTIVE_TESTS, disruptive),
     ):
@@ -220,16 +219,16 @@ def order(items: list[pytest.Item]) -> None:
         return
     chosen = set(disruptive + long)
     short = [item for item in items if item not in chosen]
-    without_stack = [item for item in short if not _uses_stack(item)]
-    with_stack = [item for item in short if _uses_stack(item)]
-    long_now = [item for item in long if not _uses_stack(item)]
-    long_after_deploy = [item for item in long if _uses_stack(item)]
-    items[:] = _paired(disruptive[:1] + long_now, without_stack) + _paired(
-        disruptive[1:] + long_after_deploy, with_stack
+    without_stack = [item for item in short if not uses_stack(item)]
+    with_stack = [item for item in short if uses_stack(item)]
+    long_now = [item for item in long if not uses_stack(item)]
+    long_after_deploy = [item for item in long if uses_stack(item)]
+    items[:] = _paired(long_now, without_stack) + _paired(
+        disruptive + long_after_deploy, with_stack
     )
 
 
-def _uses_stack(item: pytest.Item) -> bool:
+def uses_stack(item: pytest.Item) -> bool:
     return "stack" in getattr(item, "fixturenames", ())
 
 

@@ -7,12 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from harness import pytest_plugin
 from harness.pytest_plugin import CHILD_SESSION_ARGS
 from sandbox import launcher
 from sandbox.config import SandboxConfig
@@ -133,3 +137,66 @@ def test_a_pytest_process_freezes_its_objects_before_pythons_last_collection() -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["frozen before exit: False", "frozen at exit: True"]
+
+
+def fake_request(items: list[Any]) -> Any:
+    config = SimpleNamespace(stash=pytest.Stash(), workerinput=None)
+    return SimpleNamespace(config=config, session=SimpleNamespace(items=items))
+
+
+def stack_test() -> Any:
+    return SimpleNamespace(fixturenames=("api", "stack"))
+
+
+def test_the_stack_is_deployed_ahead_once_and_only_for_a_session_that_needs_it(
+    monkeypatch, tmp_path: Path
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(
+        pytest_plugin, "_deploy_quietly", lambda config, _: started.append(str(config.home))
+    )
+    config = SandboxConfig(port=4599, home=tmp_path)
+    pytest_plugin.deploy_ahead(fake_request([SimpleNamespace(fixturenames=("sandbox",))]), config)
+    needs_stack = fake_request([stack_test()])
+    pytest_plugin.deploy_ahead(needs_stack, config)
+    pytest_plugin.deploy_ahead(needs_stack, config)  # another sandbox-using test: not again
+    needs_stack.config.stash[pytest_plugin._DEPLOYING].join(timeout=10)
+    assert started == [str(tmp_path)]
+
+
+def test_a_deploy_ahead_waits_for_the_deploy_lock_and_says_nothing(
+    monkeypatch, tmp_path: Path, capfd
+) -> None:
+    from harness import deploy as deploying
+
+    config = SandboxConfig(port=4599, home=tmp_path)
+    deployed: list[bool] = []
+    told: list[bool] = []
+
+    def deploy(config: SandboxConfig) -> None:
+        deploying.say("applying stack/")
+        deployed.append(True)
+
+    monkeypatch.setattr(deploying, "deploy", deploy)
+    monkeypatch.setattr(pytest_plugin.scheduling, "tell_deployed", lambda _: told.append(True))
+    with pytest_plugin.session_lock(config, "deploy"):  # another worker deploys meanwhile
+        thread = threading.Thread(target=pytest_plugin._deploy_quietly, args=(config, None))
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and not deployed
+    thread.join(timeout=10)
+    assert deployed == [True] and told == [True]
+    assert "applying" not in capfd.readouterr().err
+
+
+def test_a_failed_deploy_ahead_is_left_to_the_stack_fixture(monkeypatch, tmp_path: Path) -> None:
+    from harness import deploy as deploying
+
+    def deploy(config: SandboxConfig) -> None:
+        raise RuntimeError("terraform apply failed")
+
+    told: list[bool] = []
+    monkeypatch.setattr(deploying, "deploy", deploy)
+    monkeypatch.setattr(pytest_plugin.scheduling, "tell_deployed", lambda _: told.append(True))
+    pytest_plugin._deploy_quietly(SandboxConfig(port=4599, home=tmp_path), None)
+    assert told == []

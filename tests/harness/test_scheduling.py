@@ -39,7 +39,7 @@ def names(items: list[Item]) -> list[str]:
     return [item.name for item in items]
 
 
-def test_the_deploying_test_and_long_tests_then_what_needs_no_stack_then_the_disruptive_ones():
+def test_long_tests_then_what_needs_no_stack_then_the_disruptive_ones_then_long_stack_ones():
     short = [Item(f"s{n}") for n in range(4)]
     on_stack = [Item(f"api{n}", fixturenames=("api", "stack")) for n in range(3)]
     stack = ("stack",)
@@ -50,12 +50,13 @@ def test_the_deploying_test_and_long_tests_then_what_needs_no_stack_then_the_dis
     items = [on_stack[0], short[0], *backlog, short[1], long[0], generated, *dlq, on_stack[1]]
     items += [short[2], long[1], short[3], on_stack[2]]
     scheduling.order(items)
-    # every test without the stack before any other that waits for its deploy; modules
-    # interleaved after the first backlog test, dlq's rotated by one; then the long one that
-    # uses it
+    # every test without the stack before any that waits for its deploy (which runs in the
+    # background meanwhile); modules interleaved, dlq's rotated by one; then the long one that
+    # uses the stack
     assert names(items) == [
-        "backlog-h", "s0", "terraform", "s1", "snapshots", "s2", "s3",
-        "dlq-m", "api0", "backlog-m", "api1", "dlq-l", "api2", "backlog-l", "dlq-h", "generated",
+        "terraform", "s0", "snapshots", "s1", "s2", "s3",
+        "backlog-h", "api0", "dlq-m", "api1", "backlog-m", "api2", "dlq-l", "backlog-l", "dlq-h",
+        "generated",
     ]  # fmt: skip
 
 
