@@ -25,7 +25,9 @@ Query, Scan, ReceiveMessage ...) and the sandbox's own metric pushes.
 
 Not kept: running Lambda environments (the first invoke after a restore is cold), SQS messages'
 in-flight visibility (they become visible as the timeout ends, as when a consumer dies), metric
-datapoints still buffered by metric_batching (at most one second), the IAM policy log.
+datapoints still buffered by metric_batching (at most one second), the IAM policy log, and event
+source mappings whose function was deleted (AWS keeps them; LocalStack cannot resume one, and
+failed the whole restore: each is named in the log instead).
 
 LocalStack/moto internals relied on (localstack-core 2026.3.0; `check_internals`, run before the
 first save or restore and by a no-server test, names the one that is missing):
@@ -34,6 +36,8 @@ first save or restore and by a no-server test, names the one that is missing):
 - `localstack.state`: `StateVisitor`, `AssetDirectory`, `pickle.Pickler` (dill);
 - `localstack.services.stores.AccountRegionBundle` (`lock`, `_universal`, `reset`,
   `RegionBundle.lock/_universal`, stores' `_universal`), `moto.core.base_backend.BackendDict`;
+- Lambda: `lambda_stores` (`LambdaStore.event_source_mappings`, UUID → mapping with
+  `FunctionArn`), `provider_utils.get_function_version_from_arn` (raises for a deleted function);
 - S3: `s3_stores` (`buckets`, `S3Bucket.objects.values(with_versions=True)`, `S3Object`), the
   provider's `_storage_backend` (`open(bucket, object, mode)`, `create_bucket`);
 - `localstack.aws.handlers.run_custom_response_handlers` (marks the state changed),
@@ -99,6 +103,12 @@ INTERNALS = (
     Target("localstack.state:AssetDirectory"),
     Target("localstack.state:StateVisitor"),
     Target("localstack.state.pickle:Pickler"),
+    Target("localstack.services.lambda_.invocation.models:lambda_stores.iter_stores"),
+    Target("localstack.services.lambda_.invocation.models:LambdaStore.event_source_mappings"),
+    Target(
+        "localstack.services.lambda_.provider_utils:get_function_version_from_arn",
+        params=("function_arn",),
+    ),
     Target("moto.core.base_backend:BackendDict"),
     Target("moto.core.base_backend:backend_lock"),
 )
@@ -499,9 +509,38 @@ def apply_snapshot(decoded: dict[str, dict], assets: dict[str, dict]) -> dict[st
             )
     for name in names:
         timed("load", name, lambda n=name: _load_service(services[n], live[n], decoded[n], assets))
+    if "lambda" in names:
+        drop_mappings_of_deleted_functions()
     for name in names:
         timed("resume", name, services[name].lifecycle_hook.on_after_state_load)
     return seconds
+
+
+def drop_mappings_of_deleted_functions() -> list[str]:
+    """Remove the event source mappings whose function is gone from the restored Lambda store.
+
+    AWS keeps such a mapping (deleting a function leaves its mappings). LocalStack's Lambda
+    provider cannot resume one: it looks the function up and raises, which refused the whole
+    state (`make up` after a `make test` that left one: "Function not found"). Each is named in
+    the log; the UUIDs are returned."""
+    from localstack.services.lambda_.invocation.models import lambda_stores
+    from localstack.services.lambda_.provider_utils import get_function_version_from_arn
+
+    dropped = []
+    for _, _, store in lambda_stores.iter_stores():
+        for mapping_id, mapping in list(store.event_source_mappings.items()):
+            try:
+                get_function_version_from_arn(mapping.get("FunctionArn", ""))
+            except Exception as e:  # ResourceNotFoundException, or an ARN that does not parse
+                del store.event_source_mappings[mapping_id]
+                dropped.append(mapping_id)
+                LOG.warning(
+                    "persistence: event source mapping %s (%s) not restored: %s",
+                    mapping_id,
+                    mapping.get("EventSourceArn"),
+                    e,
+                )
+    return dropped
 
 
 def _load_service(service: Any, live: dict[str, Any], decoded: dict, assets: dict) -> None:

@@ -29,6 +29,9 @@ DEFAULT_CONCURRENCY, lowered to the function's reserved concurrency when that is
 Messages received after the mapping was stopped are made visible again (ChangeMessageVisibility 0)
 instead of being invoked. While the pollers of a disabled (or updated) mapping are finishing, it
 reports Disabling; it reports Disabled only once none is left, so nothing runs after that.
+A disabled mapping that is deleted is gone at once, as on AWS: LocalStack removed a mapping from
+its store only when an enabled one's poller stopped, so a disabled one stayed "Deleting" for good
+(and a saved state holding one, whose function was deleted next, could not be restored).
 
 Not reproduced: AWS's own quirks and limits — a batching window may last up to 20 s on a very
 quiet queue (with-sqs.html), scale-up is limited to 300 pollers a minute, MaximumConcurrency is not
@@ -355,11 +358,19 @@ ESM_WORKER = "localstack.services.lambda_.event_source_mapping.esm_worker:EsmWor
 SQS_POLLER = "localstack.services.lambda_.event_source_mapping.pollers.sqs_poller:SqsPoller"
 WORKER_CREATE = Target(f"{ESM_WORKER}.create", params=("self",), exact=True)
 WORKER_START = Target(f"{ESM_WORKER}.start", params=("self",), exact=True)
+WORKER_DELETE = Target(f"{ESM_WORKER}.delete", params=("self",), exact=True)
 WORKER_POLLER_LOOP = Target(f"{ESM_WORKER}.poller_loop", params=("self", "args", "kwargs"))
 POLL_EVENTS = Target(f"{SQS_POLLER}.poll_events", params=("self",), exact=True)
 POLLER_CLOSE = Target(f"{SQS_POLLER}.close", params=("self",), exact=True)
 # The patched methods; `check_localstack_internals` checks the rest of what the plugin reads.
-INTERNALS = (WORKER_CREATE, WORKER_START, WORKER_POLLER_LOOP, POLL_EVENTS, POLLER_CLOSE)
+INTERNALS = (
+    WORKER_CREATE,
+    WORKER_START,
+    WORKER_DELETE,
+    WORKER_POLLER_LOOP,
+    POLL_EVENTS,
+    POLLER_CLOSE,
+)
 
 
 def check_localstack_internals() -> None:
@@ -491,6 +502,12 @@ def patch_sqs_pollers() -> None:
     def poll_events(fn: Any, self: Any) -> None:
         pollers = self.__dict__.get("_sandbox_pollers")
         return fn(self) if pollers is None else pollers.poll_cycle()
+
+    @patching.wrap(WORKER_DELETE)
+    def delete(fn: Any, self: Any) -> None:
+        fn(self)
+        if not self.enabled:  # no poller will finish the deletion (see the module docstring)
+            self.delete_esm_in_store()
 
     @patching.wrap(POLLER_CLOSE)
     def close(fn: Any, self: Any) -> None:

@@ -316,3 +316,24 @@ def test_a_stop_without_down_saves_at_shutdown_and_ends_by_itself(own: SandboxCo
     launcher.down(own)  # tidies the pid file
     ok(cli(own, "up"))
     assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["saved-at-shutdown"]
+
+
+@pytest.mark.sandbox
+def test_a_mapping_whose_function_was_deleted_does_not_refuse_the_state(
+    own: SandboxConfig,
+) -> None:
+    """AWS keeps a deleted function's mappings; LocalStack cannot resume one: the state is
+    restored without it (named in the log), not refused ("Function not found")."""
+    ok(cli(own, "up"))
+    sqs, lam = sandbox_client(own, "sqs"), sandbox_client(own, "lambda")
+    url = sqs.create_queue(QueueName="kept")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    create_function(lam, "gone", HANDLER)
+    mapping = lam.create_event_source_mapping(FunctionName="gone", EventSourceArn=arn["QueueArn"])
+    lam.delete_function(FunctionName="gone")
+    ok(cli(own, "down"))
+    ok(cli(own, "up"))
+    assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["kept"]
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+    log = own.log_file.read_text()
+    assert f"event source mapping {mapping['UUID']} ({arn['QueueArn']}) not restored" in log

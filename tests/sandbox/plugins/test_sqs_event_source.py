@@ -516,3 +516,25 @@ def test_throttled_batches_are_not_lost(lane) -> None:
     invocations = made.processed(set(bodies), timeout=60)
     assert sorted(b for i in invocations for b in i["bodies"]) == sorted(bodies)
     assert _max_overlap(invocations) == 1
+
+
+@pytest.mark.sandbox
+def test_a_disabled_mapping_that_is_deleted_is_gone(aws, unique) -> None:
+    """LocalStack left it "Deleting" for good (only an enabled mapping's poller removed it)."""
+    sqs, lam = aws("sqs"), aws("lambda")
+    url = sqs.create_queue(QueueName=unique("esm-off"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    name = create_function(lam, unique("esm-off-fn"), RECORDER)
+    try:
+        mapping = lam.create_event_source_mapping(
+            FunctionName=name, EventSourceArn=arn["QueueArn"], Enabled=False
+        )["UUID"]
+        lam.delete_event_source_mapping(UUID=mapping)
+        eventually(
+            lambda: not lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"],
+            timeout=10,
+            describe="the deleted mapping gone",
+        )
+    finally:
+        lam.delete_function(FunctionName=name)
+        sqs.delete_queue(QueueUrl=url)
