@@ -183,38 +183,54 @@ def sandbox(request: pytest.FixtureRequest, sandbox_config: SandboxConfig) -> Sa
     """A running sandbox (started by the first worker that needs it)."""
     if container.selected() and (problem := container.engine_problem()):
         pytest.skip(f"--sandbox container: {problem}")
-    with session_lock(sandbox_config, "sandbox"):
-        if container.backend().up(sandbox_config) is not None:
-            sessions(sandbox_config).started(session_token(request.config))
-            process = None if container.selected() else container.backend().running(sandbox_config)
-            if process is not None:  # every worker waits on it: it gets the CPU first
-                scheduling.first_in_line(process.pid)
+    ensure_sandbox(request.config, sandbox_config)
     for key, value in sandbox_config.client_env().items():
         os.environ.setdefault(key, value)
-    deploy_ahead(request, sandbox_config)
     return sandbox_config
+
+
+def ensure_sandbox(pytest_config: pytest.Config, config: SandboxConfig) -> None:
+    """Start the sandbox unless it runs, leased to this session if this call started it."""
+    with session_lock(config, "sandbox"):
+        if container.backend().up(config) is not None:
+            sessions(config).started(session_token(pytest_config))
+            process = None if container.selected() else container.backend().running(config)
+            if process is not None:  # every worker waits on it: it gets the CPU first
+                scheduling.first_in_line(process.pid)
 
 
 _DEPLOYING = pytest.StashKey[threading.Thread]()
 
 
-def deploy_ahead(request: pytest.FixtureRequest, config: SandboxConfig) -> None:
-    """Once the sandbox runs, deploy the stack in the background if this session has tests that
-    need it (once per process).
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    deploy_ahead(session.config, session.items)
 
-    The deploy takes 60-80 s, mostly the AWS provider's waits; done in the first stack test's
+
+def deploy_ahead(pytest_config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Once the tests are collected, start the sandbox and deploy the stack in the background
+    if some of them need it (once per process; under xdist each worker asks, one does the work).
+
+    The deploy takes 60-80 s, mostly the AWS provider's waits. Done in the first stack test's
     set-up, it kept that worker idle all along while the other workers ran out of tests that
-    need no stack. The `stack` fixture still takes the deploy lock, so it waits for this deploy
-    and then finds nothing left to do; if this one failed, it deploys itself and the test fails
-    with Terraform's error."""
-    if _DEPLOYING in request.config.stash:
+    need no stack, and it started only when that test did. The `stack` fixture still takes the
+    deploy lock, so it waits for this deploy and then finds nothing left to do; if this one
+    failed, it deploys itself and the test fails with Terraform's error."""
+    if _DEPLOYING in pytest_config.stash or pytest_config.option.collectonly:
         return
-    if not any(scheduling.uses_stack(item) for item in request.session.items):
+    if pytest_config.getoption("--target") != "sandbox":
         return
+    if not any(scheduling.uses_stack(item) for item in items):
+        return
+    if container.selected() and container.engine_problem():
+        return  # the sandbox fixture skips, saying why
     thread = threading.Thread(
-        target=_deploy_quietly, args=(config, request.config), name="deploy-ahead", daemon=True
+        target=_deploy_quietly,
+        args=(SandboxConfig.from_env(), pytest_config),
+        name="deploy-ahead",
+        daemon=True,
     )
-    request.config.stash[_DEPLOYING] = thread
+    pytest_config.stash[_DEPLOYING] = thread
     thread.start()
 
 
@@ -222,9 +238,10 @@ def _deploy_quietly(config: SandboxConfig, pytest_config: pytest.Config) -> None
     from harness.deploy import deploy, quietly
 
     try:
+        ensure_sandbox(pytest_config, config)
         with session_lock(config, "deploy"), scheduling.first_in_line_meanwhile(), quietly():
             deploy(config)
-    except Exception:  # the stack fixture deploys again, and fails its test with the error
+    except Exception:  # the fixtures start and deploy again, and fail their test with the error
         return
     scheduling.tell_deployed(pytest_config)
 

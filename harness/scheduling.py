@@ -10,8 +10,9 @@ then runs alone while most workers are done (before this order, `make test`'s la
   hand-out is a quarter of a worker's share, which put every long test on one worker);
 - then every other test that does not use the deployed stack: the cold deploy is about 80 s,
   mostly the AWS provider's waits, and a worker that took a test needing the stack sat idle
-  until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile). The deploy
-  itself runs in the background from the moment the sandbox does (harness/pytest_plugin.py);
+  until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile). The sandbox
+  and the deploy start in the background as soon as the tests are collected
+  (harness/pytest_plugin.py);
 - then the `disruptive` tests, modules interleaved (one kind, then the other), the n-th
   module's priorities rotated by n (the per-priority locks serialise whatever still meets),
   then the `long` tests that use the stack (the generated-request suite: it would otherwise

@@ -139,9 +139,13 @@ def test_a_pytest_process_freezes_its_objects_before_pythons_last_collection() -
     assert done.stdout.split("\n")[:2] == ["frozen before exit: False", "frozen at exit: True"]
 
 
-def fake_request(items: list[Any]) -> Any:
-    config = SimpleNamespace(stash=pytest.Stash(), workerinput=None)
-    return SimpleNamespace(config=config, session=SimpleNamespace(items=items))
+def fake_config(target: str = "sandbox", collect_only: bool = False) -> Any:
+    options = {"--target": target}
+    return SimpleNamespace(
+        stash=pytest.Stash(),
+        option=SimpleNamespace(collectonly=collect_only),
+        getoption=options.get,
+    )
 
 
 def stack_test() -> Any:
@@ -152,15 +156,18 @@ def test_the_stack_is_deployed_ahead_once_and_only_for_a_session_that_needs_it(
     monkeypatch, tmp_path: Path
 ) -> None:
     started: list[str] = []
+    monkeypatch.setenv("SANDBOX_HOME", str(tmp_path))
     monkeypatch.setattr(
         pytest_plugin, "_deploy_quietly", lambda config, _: started.append(str(config.home))
     )
-    config = SandboxConfig(port=4599, home=tmp_path)
-    pytest_plugin.deploy_ahead(fake_request([SimpleNamespace(fixturenames=("sandbox",))]), config)
-    needs_stack = fake_request([stack_test()])
-    pytest_plugin.deploy_ahead(needs_stack, config)
-    pytest_plugin.deploy_ahead(needs_stack, config)  # another sandbox-using test: not again
-    needs_stack.config.stash[pytest_plugin._DEPLOYING].join(timeout=10)
+    pytest_plugin.deploy_ahead(fake_config(), [SimpleNamespace(fixturenames=("sandbox",))])
+    pytest_plugin.deploy_ahead(fake_config(target="aws"), [stack_test()])
+    pytest_plugin.deploy_ahead(fake_config(collect_only=True), [stack_test()])
+    assert started == []
+    needs_stack = fake_config()
+    pytest_plugin.deploy_ahead(needs_stack, [stack_test()])
+    pytest_plugin.deploy_ahead(needs_stack, [stack_test()])  # once per process
+    needs_stack.stash[pytest_plugin._DEPLOYING].join(timeout=10)
     assert started == [str(tmp_path)]
 
 
@@ -179,6 +186,7 @@ def test_a_deploy_ahead_waits_for_the_deploy_lock_and_says_nothing(
 
     monkeypatch.setattr(deploying, "deploy", deploy)
     monkeypatch.setattr(pytest_plugin.scheduling, "tell_deployed", lambda _: told.append(True))
+    monkeypatch.setattr(pytest_plugin, "ensure_sandbox", lambda *_: None)
     with pytest_plugin.session_lock(config, "deploy"):  # another worker deploys meanwhile
         thread = threading.Thread(target=pytest_plugin._deploy_quietly, args=(config, None))
         thread.start()
@@ -198,5 +206,6 @@ def test_a_failed_deploy_ahead_is_left_to_the_stack_fixture(monkeypatch, tmp_pat
     told: list[bool] = []
     monkeypatch.setattr(deploying, "deploy", deploy)
     monkeypatch.setattr(pytest_plugin.scheduling, "tell_deployed", lambda _: told.append(True))
+    monkeypatch.setattr(pytest_plugin, "ensure_sandbox", lambda *_: None)
     pytest_plugin._deploy_quietly(SandboxConfig(port=4599, home=tmp_path), None)
     assert told == []
