@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOAD_STAMP := $(VENV)/.load-installed
 PYTEST_ARGS ?=
-WORKERS ?= 6
+WORKERS ?= 8
 # Python caches bytecode (and pytest its rewritten test modules) for whatever make runs, even
 # where PYTHONDONTWRITEBYTECODE is set (as on this project's build machine): without the cache,
 # each of a test run's ~60 Python processes compiled the project and rewrote the tests again.

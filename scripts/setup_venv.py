@@ -22,8 +22,17 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".installed"
 FUNCTION_REQUIREMENTS = ROOT / "functions" / "requirements.txt"
 INPUTS = [ROOT / "pyproject.toml", FUNCTION_REQUIREMENTS, Path(__file__).resolve()]
-# The installer, a set-up tool rather than a dependency of the project (hence not in pyproject).
+# The installer, a set-up tool rather than a dependency of the project (hence not in pyproject),
+# kept once per user (it is the same binary for every clone). And pip, which the venv is made
+# without (uv installs it, from its cache, in a fraction of `python -m venv`'s 2 s with ensurepip):
+# functions/build.py downloads the Lambda functions' wheels with it.
 UV = "uv==0.13.9"
+PIP = "pip==24.2"
+UV_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "notifications-sandbox"
+    / UV.replace("==", "-")
+)
 
 
 def version_of(python: str) -> tuple[int, int] | None:
@@ -87,22 +96,54 @@ def inputs_digest() -> str:
     return digest.hexdigest()
 
 
+def uv_runs(path: Path) -> bool:
+    try:
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.split()[1:2] == [UV.split("==")[1]]
+
+
+def provide_uv(python: str) -> bool:
+    """Put uv into .venv/bin: from this user's cache, else installed there by `python`'s pip
+    (the interpreter the venv was made from). False when neither works."""
+    cached = UV_CACHE / "bin" / "uv"
+    if not uv_runs(cached):
+        partial = UV_CACHE.with_name(f"{UV_CACHE.name}.{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        command = [python, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+        try:
+            installed = subprocess.run([*command, "--target", str(partial), UV]).returncode == 0
+        except OSError:
+            installed = False
+        if not installed:
+            shutil.rmtree(partial, ignore_errors=True)
+            return False
+        shutil.rmtree(UV_CACHE, ignore_errors=True)
+        os.replace(partial, UV_CACHE)
+        if not uv_runs(cached):
+            return False
+    shutil.copy2(cached, VENV / "bin" / "uv")
+    return True
+
+
 def install(venv_python: Path, args: list[str]) -> None:
-    """`pip install args` into .venv, done by uv when it can be had (parallel downloads, one
-    resolver pass in Rust: seconds instead of about a minute), by pip otherwise."""
-    pip = [str(venv_python), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    """`pip install args` (and pip itself) into .venv, done by uv when it can be had (parallel
+    downloads, one resolver pass in Rust: seconds instead of about a minute), by pip otherwise."""
     uv = VENV / "bin" / "uv"
-    if not uv.exists() and subprocess.run([*pip, UV]).returncode != 0:
+    if not uv.exists() and not provide_uv(find_python()):
         print("setup: uv could not be installed; pip installs (about a minute)")
     if uv.exists():
         env = dict(os.environ)
         if env.get("PIP_INDEX_URL"):  # uv reads no pip configuration
             env.setdefault("UV_DEFAULT_INDEX", env["PIP_INDEX_URL"])
-        command = [str(uv), "pip", "install", "--quiet", "--python", str(venv_python), *args]
+        command = [str(uv), "pip", "install", "--quiet", "--python", str(venv_python), PIP, *args]
         if subprocess.run(command, env=env).returncode == 0:
             compile_bytecode(venv_python)
             return
         print("setup: uv failed (see above); pip installs instead")
+    subprocess.run([str(venv_python), "-m", "ensurepip", "--default-pip"], check=True)
+    pip = [str(venv_python), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
     subprocess.run([*pip, *args], check=True)
 
 
@@ -143,7 +184,7 @@ def main() -> None:
         python = find_python()
         print(f"setup: creating .venv with {python}")
         shutil.rmtree(VENV, ignore_errors=True)
-        subprocess.run([python, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([python, "-m", "venv", "--without-pip", str(VENV)], check=True)
     print("setup: installing the project and its pinned dependencies")
     # One resolver pass: the project with its dev extra, and the Lambda functions' pinned runtime
     # dependencies (so unit tests import what ships).

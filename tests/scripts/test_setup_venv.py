@@ -46,3 +46,33 @@ def test_the_venv_holds_the_bytecode_of_what_every_process_imports(module: str) 
     assert Path(importlib.util.cache_from_source(source)).exists(), (
         f"no bytecode for {source}: `make setup` must install compiled (uv --compile-bytecode)"
     )
+
+
+def fake_uv(path: Path, version: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho uv {version} '(fake)'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_uv_comes_from_the_users_cache_when_it_holds_the_pinned_version(
+    monkeypatch, tmp_path: Path
+) -> None:
+    setup = load()
+    monkeypatch.setattr(setup, "UV_CACHE", tmp_path / "cache" / "uv-x")
+    monkeypatch.setattr(setup, "VENV", tmp_path / "venv")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    fake_uv(tmp_path / "cache" / "uv-x" / "bin" / "uv", setup.UV.split("==")[1])
+    assert setup.provide_uv("/nonexistent/python3")  # no pip needed: the cached one is copied
+    assert setup.uv_runs(tmp_path / "venv" / "bin" / "uv")
+
+
+def test_a_cached_uv_of_another_version_is_not_used(monkeypatch, tmp_path: Path) -> None:
+    setup = load()
+    monkeypatch.setattr(setup, "UV_CACHE", tmp_path / "cache" / "uv-x")
+    monkeypatch.setattr(setup, "VENV", tmp_path / "venv")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    fake_uv(tmp_path / "cache" / "uv-x" / "bin" / "uv", "0.0.1")
+    assert not setup.uv_runs(tmp_path / "cache" / "uv-x" / "bin" / "uv")
+    assert not setup.provide_uv("/nonexistent/python3")  # and no pip to install the pinned one
+    assert not (tmp_path / "venv" / "bin" / "uv").exists()
