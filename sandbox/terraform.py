@@ -143,14 +143,16 @@ def run(
     *,
     capture: bool = False,
     timeout: float | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `tflocal <args>` in `cwd` against the sandbox (writes the CLI config first)."""
+    """Run `tflocal <args>` in `cwd` against the sandbox (writes the CLI config first);
+    `extra_env` is added to Terraform's environment."""
     config = config or SandboxConfig.from_env()
     cli_config = write_cli_config(config.home)
     return subprocess.run(
         [tflocal_command(), *args],
         cwd=cwd,
-        env=terraform_env(config, cli_config),
+        env={**terraform_env(config, cli_config), **(extra_env or {})},
         text=True,
         capture_output=capture,
         timeout=timeout,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness.provider_server import provider_server
 from sandbox import terraform
 from sandbox.config import SandboxConfig
 
@@ -73,9 +75,16 @@ def test_tflocal_creates_reads_updates_and_deletes(sandbox: SandboxConfig, tmp_p
     base = ["-var", f"prefix=smoke-{uuid.uuid4().hex[:8]}"]
     update = [*base, "-var", "rcu=9", "-var", 'tags={team="notify",env="sbx"}']
 
+    attach: dict[str, str] = {}
+
     def tf(*args: str) -> tuple[int, str]:
         done = terraform.run(
-            [*args, "-input=false", "-no-color"], stack, sandbox, capture=True, timeout=300
+            [*args, "-input=false", "-no-color"],
+            stack,
+            sandbox,
+            capture=True,
+            timeout=300,
+            extra_env=attach,
         )
         return done.returncode, (done.stdout + done.stderr)[-6000:]
 
@@ -84,6 +93,21 @@ def test_tflocal_creates_reads_updates_and_deletes(sandbox: SandboxConfig, tmp_p
         assert code == 0, f"terraform {args[0]} exited {code}:\n{out}"
 
     ok("init")
+    # Every command after init uses one provider process (harness/provider_server.py).
+    provider_env = terraform.terraform_env(sandbox, terraform.write_cli_config(sandbox.home))
+    # The sandbox is plain HTTP; a CA bundle (set on some machines) fails the provider's
+    # configuration when it runs on its own ("unable to add custom RootCAs HTTPClient").
+    provider_env.pop("AWS_CA_BUNDLE", None)
+    with provider_server(stack, tmp_path, provider_env) as reattach:
+        attach["TF_REATTACH_PROVIDERS"] = reattach
+        apply_update_destroy(ok, tf, base, update)
+    left = terraform.run(["state", "list"], stack, sandbox, capture=True, timeout=60)
+    assert left.returncode == 0 and not left.stdout.strip(), left.stdout + left.stderr
+
+
+def apply_update_destroy(
+    ok: Callable[..., None], tf: Callable[..., tuple[int, str]], base: list[str], update: list[str]
+) -> None:
     try:
         ok("apply", "-auto-approve", *base)
         ok("plan", "-detailed-exitcode", *base)  # 0: what was read back matches the config
@@ -99,5 +123,3 @@ def test_tflocal_creates_reads_updates_and_deletes(sandbox: SandboxConfig, tmp_p
             ok("destroy", "-auto-approve", *update)
         else:
             assert code == 0, out
-    left = terraform.run(["state", "list"], stack, sandbox, capture=True, timeout=60)
-    assert left.returncode == 0 and not left.stdout.strip(), left.stdout + left.stderr

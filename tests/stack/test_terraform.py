@@ -8,8 +8,6 @@ commands in place.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import shutil
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.waiting import eventually
+from harness.provider_server import provider_server
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "stack"
@@ -65,44 +63,9 @@ def tf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[st
     }
     init = _terraform(work, env, "init", "-backend=false", "-input=false")
     assert init.returncode == 0, init.stdout + init.stderr
-    with _provider_server(work, base) as reattach:
+    # The tests mock the provider, so nothing configures it (harness/provider_server.py).
+    with provider_server(work, base) as reattach:
         yield work, {**env, "TF_REATTACH_PROVIDERS": reattach}
-
-
-@contextlib.contextmanager
-def _provider_server(work: Path, folder: Path) -> Iterator[str]:
-    """The AWS provider started once (`-debug`) for this module's commands, which attach to it.
-
-    Otherwise Terraform starts the provider for each run block and more: `terraform test` of
-    stack/ started it 45 times, 20 of its 26 CPU seconds. The tests mock the provider, so
-    nothing configures it, and one worker runs one command at a time.
-    """
-    providers = work / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "aws"
-    binary = next(providers.glob("*/*/terraform-provider-aws_*"))
-    out = folder / "provider-debug.log"
-    with out.open("wb") as sink:
-        provider = subprocess.Popen(
-            [str(binary), "-debug"], cwd=folder, stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        yield eventually(
-            lambda: _reattach_config(out),
-            timeout=120,
-            describe=lambda: f"the provider's debug address; its output: {out.read_text()[-2000:]}",
-        )
-    finally:
-        provider.terminate()
-        try:
-            provider.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            provider.kill()
-            provider.wait()
-
-
-def _reattach_config(out: Path) -> str | None:
-    """The TF_REATTACH_PROVIDERS value the provider printed, once it has."""
-    match = re.search(r"TF_REATTACH_PROVIDERS='(\{.*\})'", out.read_text())
-    return json.dumps(json.loads(match.group(1))) if match else None
 
 
 def _terraform(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
