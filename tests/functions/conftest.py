@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS = HERE.parents[1] / "functions"
@@ -48,6 +47,8 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto's AWS, in-process, for the duration of the test."""
+    from moto import mock_aws  # here: every pytest worker collects this conftest
+
     with mock_aws():
         yield
 

@@ -7,7 +7,6 @@ import os
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from harness.users import IN_LIMIT, Notifications
 
@@ -18,6 +17,8 @@ TABLE = "notifications"
 def dynamodb(monkeypatch: pytest.MonkeyPatch):  # a boto3 DynamoDB client on moto
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         monkeypatch.delenv(name)  # moto passes unknown hosts through: keep it off the sandbox
+    from moto import mock_aws  # here: every pytest worker collects this module
+
     with mock_aws():
         client = boto3.client(
             "dynamodb",

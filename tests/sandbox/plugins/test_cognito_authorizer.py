@@ -17,7 +17,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import extract_compact
-from moto.utilities.utils import load_resource
 
 from harness.lambdas import create_function
 from sandbox.config import SandboxConfig
@@ -140,6 +139,8 @@ def call(url: str, token: str | None) -> tuple[int, dict]:
 def moto_bundled_key() -> RSAKey:
     """The private key published in moto's package (kid "dummy"): what moto would sign every
     pool's tokens with if the sandbox did not give each pool a key of its own."""
+    from moto.utilities.utils import load_resource  # here: every pytest worker collects this
+
     return RSAKey.import_key(load_resource("moto.cognitoidp.models", "resources/jwks-private.json"))
 
 
