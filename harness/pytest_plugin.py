@@ -36,6 +36,7 @@ from harness.api import SDK_THROTTLED_RETRIES, Api
 from harness.aws import sandbox_client
 from harness.trace import Tracer
 from harness.users import Notifications, UserFactory
+from sandbox import service_catalog
 from sandbox.config import RUNTIME_VARIABLE, SandboxConfig
 from sandbox.sessions import Sessions
 
@@ -75,6 +76,7 @@ SESSION_KEY = "sandbox_session"
 
 def pytest_configure(config: pytest.Config) -> None:
     freeze_at_exit()
+    service_catalog.use_in_this_process()
     scheduling.configure(config)
     if not hasattr(config, "workerinput"):  # the controller, with or without xdist
         os.environ[RUNTIME_VARIABLE] = config.getoption("--sandbox")  # workers inherit it

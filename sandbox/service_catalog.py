@@ -10,7 +10,8 @@ index per LocalStack and botocore version beside the interpreter (`<venv>/share/
 into the home's static libraries folder before LocalStack starts.
 
 A folder that cannot be written (a read-only venv) only costs the old price: LocalStack builds its
-own index as before. `python -m sandbox.service_catalog` builds it ahead (the image does).
+own index as before. `python -m sandbox.service_catalog` builds it ahead (`make setup` and the
+image do). Test processes that import LocalStack read it too (`use_in_this_process`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,18 @@ def install(static_libs: str) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     shutil.copyfile(source, partial)
     os.replace(partial, target)
+
+
+def use_in_this_process() -> bool:
+    """LocalStack imported by a process other than the sandbox (a test worker) reads the
+    installation's index too, when there is one, instead of scanning every botocore model (what
+    importing API Gateway's execute-api integrations cost each pytest worker: 2 s of CPU)."""
+    from localstack import config
+
+    if not (SHARED_DIR / file_name()).exists():
+        return False
+    config.dirs.static_libs = str(SHARED_DIR)
+    return True
 
 
 def main() -> int:

@@ -189,6 +189,9 @@ def main() -> None:
     # One resolver pass: the project with its dev extra, and the Lambda functions' pinned runtime
     # dependencies (so unit tests import what ships).
     install(venv_python, ["-e", f"{ROOT}[dev]", "-r", str(FUNCTION_REQUIREMENTS)])
+    # LocalStack's index of AWS service specifications, built once here (2 s of CPU) rather than
+    # by each test process that imports API Gateway's internals (sandbox/service_catalog.py).
+    subprocess.run([str(venv_python), "-m", "sandbox.service_catalog"], stdout=subprocess.DEVNULL)
     STAMP.write_text(digest)
     print("setup: done")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,38 @@ def test_a_folder_that_cannot_be_written_leaves_the_index_to_localstack(
     monkeypatch.setattr(service_catalog, "SHARED_DIR", blocker / "share")
     service_catalog.install(str(tmp_path / "home"))
     assert not (tmp_path / "home").exists()  # LocalStack builds its own, as it did before
+
+
+def test_a_process_without_the_installations_index_keeps_localstacks_own_lookup(
+    shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localstack import config
+
+    monkeypatch.setattr(config.dirs, "static_libs", config.dirs.static_libs)  # put back after
+    before = config.dirs.static_libs
+    assert not service_catalog.use_in_this_process()
+    assert config.dirs.static_libs == before
+
+
+READS_THE_INDEX = """
+from sandbox import service_catalog
+assert service_catalog.use_in_this_process()
+from localstack.aws import spec
+def refuse(*args, **kwargs):
+    raise AssertionError("the index was built again")
+spec.build_service_index_cache = refuse
+spec.LazyServiceCatalogIndex = refuse
+import localstack.services.apigateway.next_gen.execute_api.integrations
+print("read the installation's index")
+"""
+
+
+def test_a_test_process_reads_the_installations_index(tmp_path: Path) -> None:
+    """(`make setup` built it; a test worker that imports API Gateway's integrations scanned
+    every botocore model without it: 2 s of CPU.)"""
+    service_catalog.shared_index()  # present after make setup; built here if not
+    done = subprocess.run(
+        [sys.executable, "-c", READS_THE_INDEX], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "read the installation's index" in done.stdout
