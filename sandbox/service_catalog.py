@@ -80,16 +80,14 @@ def install(static_libs: str) -> None:
     os.replace(partial, target)
 
 
-def use_in_this_process() -> bool:
+def use_in_this_process() -> None:
     """LocalStack imported by a process other than the sandbox (a test worker) reads the
-    installation's index too, when there is one, instead of scanning every botocore model (what
-    importing API Gateway's execute-api integrations cost each pytest worker: 2 s of CPU)."""
+    installation's index too, once there is one (`make setup` builds it), instead of scanning
+    every botocore model (what importing API Gateway's execute-api integrations cost each pytest
+    worker: 2 s of CPU). Without it there, LocalStack falls back to that scan, as before."""
     from localstack import config
 
-    if not (SHARED_DIR / file_name()).exists():
-        return False
     config.dirs.static_libs = str(SHARED_DIR)
-    return True
 
 
 def main() -> int:

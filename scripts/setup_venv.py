@@ -139,7 +139,14 @@ def install(venv_python: Path, args: list[str]) -> None:
             env.setdefault("UV_DEFAULT_INDEX", env["PIP_INDEX_URL"])
         command = [str(uv), "pip", "install", "--quiet", "--python", str(venv_python), PIP, *args]
         if subprocess.run(command, env=env).returncode == 0:
+            # LocalStack's index of AWS service specifications, built once here (3 s of CPU,
+            # alongside the compilation) rather than by each test process that imports API
+            # Gateway's internals (sandbox/service_catalog.py); a failure only costs that.
+            catalog = subprocess.Popen(
+                [str(venv_python), "-m", "sandbox.service_catalog"], stdout=subprocess.DEVNULL
+            )
             compile_bytecode(venv_python)
+            catalog.wait()
             return
         print("setup: uv failed (see above); pip installs instead")
     subprocess.run([str(venv_python), "-m", "ensurepip", "--default-pip"], check=True)
@@ -189,9 +196,6 @@ def main() -> None:
     # One resolver pass: the project with its dev extra, and the Lambda functions' pinned runtime
     # dependencies (so unit tests import what ships).
     install(venv_python, ["-e", f"{ROOT}[dev]", "-r", str(FUNCTION_REQUIREMENTS)])
-    # LocalStack's index of AWS service specifications, built once here (2 s of CPU) rather than
-    # by each test process that imports API Gateway's internals (sandbox/service_catalog.py).
-    subprocess.run([str(venv_python), "-m", "sandbox.service_catalog"], stdout=subprocess.DEVNULL)
     STAMP.write_text(digest)
     print("setup: done")
 
