@@ -59,7 +59,7 @@ HELD = 2
 
 
 # The niceness of the processes every worker waits for (the session's sandbox, the deploy).
-FIRST_IN_LINE = -10
+FIRST_IN_LINE = -5
 
 # workerinput key: the folder through which workers tell the controller about the stack
 FOLDER_KEY = "scheduling_folder"
