@@ -20,7 +20,8 @@ Relies on these internals of localstack-core 2026.3.0 (re-check them on upgrade)
   values), both called by `calculate_alarm_state`;
 - `localstack.utils.patch.patch`. The patches must be applied before the SQS, Logs and CloudWatch
   providers are instantiated (their dispatch tables bind methods then): each is applied just
-  before its provider is created (`patching.before_provider_loads`), all INTERNALS checked then.
+  before its provider is created (`patching.before_provider_loads`), what it relies on checked
+  then.
 
 Alarm evaluation, as on AWS: an alarm judges the most recent EvaluationPeriods datapoints only.
 LocalStack fetches two extra periods (AWS does too, to look back past missing data) but then
@@ -90,11 +91,19 @@ GET_DASHBOARD = Target(
 DELETE_DASHBOARDS = Target(
     f"{CLOUDWATCH_PROVIDER}.delete_dashboards", params=("self", "context", "dashboard_names")
 )
-INTERNALS = (
+# What each patch relies on, checked just before its provider is created (all three: by the
+# no-server test, tests/sandbox/plugins/test_patching.py).
+CLOUDWATCH_INTERNALS = (
     COLLECT_METRIC_DATA,
     IS_THRESHOLD_EXCEEDED,
+    GET_DASHBOARD,
+    DELETE_DASHBOARDS,
+    Target(f"{CLOUDWATCH_PROVIDER}.get_store", params=("account_id", "region")),
+    Target("localstack.services.cloudwatch.models:CloudWatchStore.dashboards"),
+    Target("localstack.aws.api.cloudwatch:DashboardNotFoundError"),
+)
+SQS_INTERNALS = (
     PUBLISH_QUEUE_METRICS,
-    PUT_LOG_EVENTS,
     Target(f"{SQS_MODELS}:sqs_stores.iter_stores"),
     Target(f"{SQS_MODELS}:SqsQueue.inflight"),
     Target(f"{SQS_MODELS}:StandardQueue.visible"),
@@ -106,14 +115,13 @@ INTERNALS = (
         "localstack.utils.cloudwatch.cloudwatch_util:publish_sqs_metric_batch",
         params=("account_id", "region", "sqs_metric_batch_data"),
     ),
+)
+LOGS_INTERNALS = (
+    PUT_LOG_EVENTS,
     Target("localstack.aws.connect:connect_to"),
     Target("localstack.utils.bootstrap:is_api_enabled", params=("api",)),
-    GET_DASHBOARD,
-    DELETE_DASHBOARDS,
-    Target(f"{CLOUDWATCH_PROVIDER}.get_store", params=("account_id", "region")),
-    Target("localstack.services.cloudwatch.models:CloudWatchStore.dashboards"),
-    Target("localstack.aws.api.cloudwatch:DashboardNotFoundError"),
 )
+INTERNALS = CLOUDWATCH_INTERNALS + SQS_INTERNALS + LOGS_INTERNALS
 
 
 def oldest_message_age(queue: Any, now: float) -> int:
@@ -254,14 +262,14 @@ def apply_cloudwatch_fidelity() -> None:
 
 
 def _patch_cloudwatch() -> None:
-    patching.check(INTERNALS)
+    patching.check(CLOUDWATCH_INTERNALS)
     _patch_alarm_evaluation()
     _patch_dashboard_not_found()
     apply_alarm_arrival()
 
 
 def _patch_queue_metrics() -> None:
-    patching.check(INTERNALS)
+    patching.check(SQS_INTERNALS)
 
     @patching.wrap(PUBLISH_QUEUE_METRICS)
     def _with_age(fn: Any, self: Any) -> None:
@@ -273,7 +281,7 @@ def _patch_queue_metrics() -> None:
 
 
 def _patch_emf() -> None:
-    patching.check(INTERNALS)
+    patching.check(LOGS_INTERNALS)
     from localstack.utils.bootstrap import is_api_enabled
 
     @patching.wrap(PUT_LOG_EVENTS)
