@@ -237,15 +237,25 @@ def deploy_ahead(pytest_config: pytest.Config, items: list[pytest.Item]) -> None
 
 
 def _deploy_quietly(config: SandboxConfig, pytest_config: pytest.Config) -> None:
-    from harness.deploy import deploy, quietly
+    from harness.deploy import quietly
 
     try:
         ensure_sandbox(pytest_config, config)
-        with session_lock(config, "deploy"), scheduling.first_in_line_meanwhile(), quietly():
-            deploy(config)
+        with quietly():
+            deploy_once(config, pytest_config)
     except Exception:  # the fixtures start and deploy again, and fail their test with the error
         return
+
+
+def deploy_once(config: SandboxConfig, pytest_config: pytest.Config) -> dict[str, Any]:
+    """The session's deploy (skipped when nothing changed): one at a time, first in line for
+    the CPU; the scheduler is told the stack is deployed. Returns the stack's outputs."""
+    from harness.deploy import deploy
+
+    with session_lock(config, "deploy"), scheduling.first_in_line_meanwhile():
+        outputs = deploy(config).outputs
     scheduling.tell_deployed(pytest_config)
+    return outputs
 
 
 @pytest.fixture(scope="session")
@@ -280,13 +290,7 @@ def stack(request: pytest.FixtureRequest, target: str) -> dict[str, Any]:
         return {
             k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in raw.items()
         }
-    from harness.deploy import deploy
-
-    config = request.getfixturevalue("sandbox")
-    with session_lock(config, "deploy"), scheduling.first_in_line_meanwhile():
-        outputs = deploy(config).outputs
-    scheduling.tell_deployed(request.config)
-    return outputs
+    return deploy_once(request.getfixturevalue("sandbox"), request.config)
 
 
 @pytest.fixture(scope="session")

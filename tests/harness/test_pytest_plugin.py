@@ -180,9 +180,10 @@ def test_a_deploy_ahead_waits_for_the_deploy_lock_and_says_nothing(
     deployed: list[bool] = []
     told: list[bool] = []
 
-    def deploy(config: SandboxConfig) -> None:
+    def deploy(config: SandboxConfig) -> Any:
         deploying.say("applying stack/")
         deployed.append(True)
+        return SimpleNamespace(outputs={})
 
     monkeypatch.setattr(deploying, "deploy", deploy)
     monkeypatch.setattr(pytest_plugin.scheduling, "tell_deployed", lambda _: told.append(True))
