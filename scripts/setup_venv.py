@@ -127,11 +127,12 @@ def provide_uv(python: str) -> bool:
     return True
 
 
-def install(venv_python: Path, args: list[str]) -> None:
+def install(venv_python: Path, args: list[str], python: str | None = None) -> None:
     """`pip install args` (and pip itself) into .venv, done by uv when it can be had (parallel
-    downloads, one resolver pass in Rust: seconds instead of about a minute), by pip otherwise."""
+    downloads, one resolver pass in Rust: seconds instead of about a minute), by pip otherwise.
+    `python`: the interpreter the venv was made from, when known."""
     uv = VENV / "bin" / "uv"
-    if not uv.exists() and not provide_uv(find_python()):
+    if not uv.exists() and not provide_uv(python or find_python()):
         print("setup: uv could not be installed; pip installs (about a minute)")
     if uv.exists():
         env = dict(os.environ)
@@ -155,11 +156,11 @@ def install(venv_python: Path, args: list[str]) -> None:
 
 
 # Installed as dependencies of dependencies (cfn-lint, CloudFormation and plotting support, the
-# AWS CLI, Twisted, the installers themselves) and imported by no process of this project: over a
-# third of the venv's 13,000 modules.
+# AWS CLI, Twisted, setuptools) and imported by no process of this project: nearly a third of the
+# venv's 13,000 modules. (pip is: functions/build.py downloads wheels with it.)
 NOT_IMPORTED = (
     "sympy|networkx|matplotlib|mpl_toolkits|contourpy|fontTools|numpy|cfnlint|samtranslator"
-    "|awscli|twisted|pip|setuptools"
+    "|awscli|twisted|setuptools"
 )
 
 
@@ -187,6 +188,7 @@ def main() -> None:
     if STAMP.exists() and STAMP.read_text() == digest and version_of(str(venv_python)):
         print("setup: .venv is up to date")
         return
+    python = None
     if not venv_python.exists() or (version_of(str(venv_python)) or (0, 0)) < MIN_VERSION:
         python = find_python()
         print(f"setup: creating .venv with {python}")
@@ -195,7 +197,7 @@ def main() -> None:
     print("setup: installing the project and its pinned dependencies")
     # One resolver pass: the project with its dev extra, and the Lambda functions' pinned runtime
     # dependencies (so unit tests import what ships).
-    install(venv_python, ["-e", f"{ROOT}[dev]", "-r", str(FUNCTION_REQUIREMENTS)])
+    install(venv_python, ["-e", f"{ROOT}[dev]", "-r", str(FUNCTION_REQUIREMENTS)], python)
     STAMP.write_text(digest)
     print("setup: done")
 
