@@ -4,6 +4,7 @@ stalled, and runs the atexit hooks that stop Lambda environments."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.metadata
 import subprocess
 import sys
@@ -83,3 +84,21 @@ def test_the_servers_shutdown_ends_its_event_loop_even_when_the_loop_waits_idle(
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_what_a_provider_load_leaves_is_frozen_and_the_listener_is_registered() -> None:
+    """(Objects living as long as the process, out of every later full collection's walk.)"""
+    from localstack.services.plugins import SERVICE_PLUGINS
+
+    from sandbox import runtime
+
+    before = gc.get_freeze_count()
+    kept = [{"n": n} for n in range(1000)]  # as a provider's modules and stores would be
+    runtime.FreezeAfterProviderLoad().on_load_after(None, None)
+    assert gc.get_freeze_count() >= before + len(kept)
+    listeners = SERVICE_PLUGINS.plugin_manager.listeners
+    added = len(listeners)
+    runtime.resume_collector()
+    assert isinstance(listeners[-1], runtime.FreezeAfterProviderLoad)
+    assert len(listeners) == added + 1
+    listeners.pop()
