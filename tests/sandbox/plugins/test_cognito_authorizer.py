@@ -20,8 +20,6 @@ from joserfc.jws import extract_compact
 
 from harness.lambdas import create_function
 from sandbox.config import SandboxConfig
-from sandbox.plugins.cognito_authorizer import InvalidToken, verify
-from sandbox.plugins.moto_providers import new_signing_key
 
 pytestmark = pytest.mark.sandbox
 
@@ -178,6 +176,8 @@ def test_each_pool_signs_with_its_own_key_on_its_jwks(sandbox, pool, cognito) ->
 
 def test_a_pool_key_pickles_with_its_private_part() -> None:
     """Saving a pool's state (pickle) keeps its key: tokens it signed still verify after."""
+    from sandbox.plugins.moto_providers import new_signing_key
+
     key = new_signing_key()
     again = pickle.loads(pickle.dumps(key))
     assert (again.kid, again.is_private) == (key.kid, True)
@@ -188,12 +188,18 @@ def test_a_pool_key_pickles_with_its_private_part() -> None:
 def stand_in_pool() -> types.SimpleNamespace:
     """What `verify` reads of a moto pool, with a key this test holds (a unit test of the rules:
     the sandbox's own pools never hand out their private key)."""
+    from sandbox.plugins.moto_providers import new_signing_key
+
     return types.SimpleNamespace(
         id="us-east-1_Unit", region="us-east-1", json_web_key=new_signing_key()
     )
 
 
 def test_verify_accepts_the_pool_key_and_refuses_expiry_and_a_foreign_kid() -> None:
+    # Imported here, not at the top: the plugin imports LocalStack's and moto's Cognito modules
+    # (0.35 s), which every test worker would pay for at collection.
+    from sandbox.plugins.cognito_authorizer import InvalidToken, verify
+
     pool = stand_in_pool()
     issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool.id}"
     now = int(time.time())
