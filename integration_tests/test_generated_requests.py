@@ -33,18 +33,6 @@ from typing import Any
 
 import pytest
 import requests
-import schemathesis
-import yaml
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from harness.api import SDK_THROTTLED_RETRIES, Api, retry_throttled
 from harness.users import User, UserFactory
@@ -58,12 +46,6 @@ EXAMPLES = {
     ("GET", "/notifications/{id}"): (90, 90),
     ("GET", "/users/{userId}/notifications"): (90, 90),
 }
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 #: (field, code) a schema-valid request may still be refused with (see the module docstring).
 NOT_IN_THE_SCHEMA = {
     ("message", "blank"),
@@ -74,7 +56,7 @@ TOO_LONG = 3000  # characters: over DynamoDB's 2,048-byte partition key and 1,02
 INVISIBLE = "\u0000\u0007\u001b\t\n \u00a0\u200b\u200c\u200d\u2060\ufeff\u3000\u0301"
 STORED_TIMEOUT = 120.0
 JSON = {"Content-Type": "application/json"}
-MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+MODES = ("positive", "negative")  # Schemathesis's GenerationMode values
 #: Requests in flight at once. The sandbox answers most in ~10 ms, so 4 senders exceed the
 #: stage's throttling (40/s, burst 20): a 429 is retried as an SDK would, so that every case
 #: gets its real answer; the summary counts the retries.
@@ -151,8 +133,30 @@ class Run:
         )
 
 
+# Schemathesis and Hypothesis are imported where they are used: at the top of this module, every
+# test worker imported them to collect it (0.25 s each), for the one worker that runs the test.
+
+
+def contract_checks(mode: str = "positive") -> list[Any]:
+    """What every answer must pass; a negative (schema-violating) request must also be refused."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi import checks
+
+    negative = [checks.negative_data_rejection] if mode == "negative" else []
+    return [
+        not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+        *negative,
+    ]
+
+
 @pytest.fixture(scope="module")
 def schema(api: Api) -> Any:
+    import schemathesis
+    import yaml
+
     loaded = schemathesis.openapi.from_dict(yaml.safe_load(SPEC.read_text()))
     loaded.config.update(base_url=api.base_url)
     return loaded
@@ -177,30 +181,34 @@ def field_errors(response: requests.Response) -> set[tuple[str, str]]:
         return set()
 
 
-def send_case(run: Run, case: Any, *, mode: GenerationMode) -> None:
+def send_case(run: Run, case: Any, *, mode: str) -> None:
     """Send a generated case with a real token (generation's own Authorization is replaced:
     the authorizer has its own tests, the point here is what reaches the functions)."""
-    label = f"{case.operation.method.upper()} {case.operation.path} ({mode.value})"
+    from schemathesis.core.failures import FailureGroup
+
+    label = f"{case.operation.method.upper()} {case.operation.path} ({mode})"
     token = token_for(run, case.operation.method.upper())
     case.headers = {**(case.headers or {}), "Authorization": token}
     response = run.send(lambda: case.call(session=run.session, timeout=30))
-    checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
     try:
-        case.validate_response(response, checks=checks, headers=case.headers)
+        case.validate_response(response, checks=contract_checks(mode), headers=case.headers)
     except FailureGroup as failures:
         run.violation(label, response, str(failures).strip().splitlines()[0])
-    if mode is GenerationMode.POSITIVE and response.status_code == 400:
+    if mode == "positive" and response.status_code == 400:
         unexplained = field_errors(response) - NOT_IN_THE_SCHEMA
         if unexplained or not field_errors(response):
             run.violation(label, response, f"a schema-valid request refused: {unexplained}")
 
 
 def generate(
-    operation: Any, mode: GenerationMode, count: int, first_seed: int, send: Callable[[Any], Any]
+    operation: Any, mode: str, count: int, first_seed: int, send: Callable[[Any], Any]
 ) -> None:
     """`send` each of `count` cases as soon as it is generated (generation is CPU-bound, sending
     waits on the sandbox: the two overlap). Hypothesis may stop early on a small space: then it
     goes on reseeded."""
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from schemathesis import GenerationMode
+
     sent = 0
     for attempt in range(10):
         if sent >= count:
@@ -214,7 +222,7 @@ def generate(
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))
         def collect(case: Any) -> None:
             nonlocal sent
             if sent < count:
@@ -236,6 +244,8 @@ def send_raw(
     **kwargs: Any,
 ) -> None:
     """A hand-made request: a 4xx among `expected` ((status, field) pairs), under the contract."""
+    from schemathesis.core.failures import FailureGroup
+
     method, path = operation
     headers = ({"Authorization": token} if token else {}) | kwargs.pop("headers", {})
     response = run.send(
@@ -244,7 +254,9 @@ def send_raw(
         )
     )
     try:
-        schema[path][method].Case().validate_response(response, checks=CHECKS, headers=headers)
+        schema[path][method].Case().validate_response(
+            response, checks=contract_checks(), headers=headers
+        )
     except FailureGroup as failures:
         run.violation(label, response, str(failures).strip().splitlines()[0])
     status = response.status_code
