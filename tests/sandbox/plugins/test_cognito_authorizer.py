@@ -174,6 +174,40 @@ def test_each_pool_signs_with_its_own_key_on_its_jwks(sandbox, pool, cognito) ->
     assert mine.keys[0].as_dict()["n"] != theirs.keys[0].as_dict()["n"]
 
 
+def test_motos_published_key_is_imported_once_not_for_each_new_pool(monkeypatch) -> None:
+    """moto imports its published key into every new pool (131 ms: that JWK has no primes to
+    start from) before the pool gets its own: imported at most once per process now."""
+    from joserfc import jwk
+    from moto.cognitoidp.models import CognitoIdpUserPool
+
+    from sandbox.plugins.moto_providers import sign_with_a_key_per_pool
+
+    sign_with_a_key_per_pool()  # as the sandbox does (idempotent)
+    imported = []
+    original = jwk.RSAKey.import_key
+
+    def counted(value, *args, **kwargs):
+        imported.append(value.get("kid") if isinstance(value, dict) else value)
+        return original(value, *args, **kwargs)
+
+    monkeypatch.setattr(jwk.RSAKey, "import_key", counted)
+    pools = [CognitoIdpUserPool("123456789012", "us-east-1", f"p{i}", {}) for i in range(3)]
+    assert imported.count("dummy") <= 1, imported  # 0 when this process imported it before
+    kids = {pool.json_web_key.kid for pool in pools}
+    assert len(kids) == 3 and "dummy" not in kids  # each pool still has a key of its own
+    # Another JWK is imported for itself, never answered with the cached one.
+    other = new_key_jwk()
+    from moto.cognitoidp import models
+
+    assert models.jwk.RSAKey.import_key(other).kid == other["kid"]
+
+
+def new_key_jwk() -> dict:
+    from sandbox.plugins.moto_providers import new_signing_key
+
+    return new_signing_key().as_dict(private=True)
+
+
 def test_a_pool_key_pickles_with_its_private_part() -> None:
     """Saving a pool's state (pickle) keeps its key: tokens it signed still verify after."""
     from sandbox.plugins.moto_providers import new_signing_key
