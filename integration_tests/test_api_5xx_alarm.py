@@ -114,6 +114,7 @@ def post(url: str, headers: dict[str, str]) -> int:
         return error.code
 
 
+@pytest.mark.long  # an alarm round trip, 15-25 s of waiting
 def test_api_5xx_alarm_fires_on_5xx_answers_and_clears_after_them(
     stack: dict[str, Any],
     client: Callable[..., Any],

@@ -225,6 +225,7 @@ def test_a_reply_lost_after_dynamodb_committed_is_retried_and_delivers_once(
     assert "notification.duplicate" not in kinds, kinds
 
 
+@pytest.mark.long  # waits for the batch to come back after its visibility timeout: ~25 s
 def test_a_crash_before_the_batch_response_delivers_nothing_twice(
     faulty_processor: Callable[..., FaultyProcessor], unique: Callable[[str], str]
 ) -> None:

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 300
 
 
+@pytest.mark.long  # 20-30 s: 10 s of traffic, then the drain
 def test_smoke_profile_accounts_for_every_accepted_id(
     stack: dict[str, Any], target: str, sandbox_config: SandboxConfig, tmp_path: Path
 ) -> None:
