@@ -172,26 +172,36 @@ class _JwtSignedWithTheKeysKid:
         return getattr(self.module, name)
 
 
-class _BundledKeyImportedOnce:
-    """joserfc's `jwk` module as moto's Cognito models see it, except that `RSAKey.import_key` of
-    a JWK seen before returns the key imported then. Every new pool imports moto's published key
-    (before `init_with_own_key` replaces it): that JWK has no primes, and recovering them took
-    131 ms a pool, three times the cost of the pool's own new key (39 ms)."""
+class _RSAKeyImportingEachJwkOnce:
+    """joserfc's `RSAKey` class, except that `import_key` of a JWK seen before returns the key
+    imported then. Every new pool imports moto's published key (before `init_with_own_key`
+    replaces it): that JWK has no primes, and recovering them took 131 ms a pool, three times
+    the cost of the pool's own new key (39 ms)."""
 
-    def __init__(self, module: Any) -> None:
-        self.module = module
-        self.RSAKey = self  # what moto calls: jwk.RSAKey.import_key(jwks_file)
+    def __init__(self, rsa_key: Any) -> None:
+        self.rsa_key = rsa_key
         self._imported: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def import_key(self, value: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs or not isinstance(value, dict):
-            return self.module.RSAKey.import_key(value, *args, **kwargs)
+            return self.rsa_key.import_key(value, *args, **kwargs)
         seen = json.dumps(value, sort_keys=True)
         with self._lock:
             if seen not in self._imported:
-                self._imported[seen] = self.module.RSAKey.import_key(value)
+                self._imported[seen] = self.rsa_key.import_key(value)
             return self._imported[seen]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rsa_key, name)
+
+
+class _BundledKeyImportedOnce:
+    """joserfc's `jwk` module as moto's Cognito models see it, with `RSAKey` as above."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.RSAKey = _RSAKeyImportingEachJwkOnce(module.RSAKey)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.module, name)
