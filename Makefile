@@ -50,6 +50,8 @@ lint: setup ## ruff, and actionlint (with shellcheck) on .github/workflows
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck -pyflakes= .github/workflows/*.yml
 
+# When `make test` started (read with the Makefile, before set-up): its last line gives the total.
+test: STARTED := $(shell date +%s.%N)
 test: setup $(LOAD_STAMP) ## everything CI runs: lint, then unit, sandbox, Terraform and end-to-end suites (-n $(WORKERS))
 	@$(MAKE) --no-print-directory lint
 	@# One collection first: it rewrites the test modules' asserts into pytest's bytecode cache once,
@@ -57,6 +59,8 @@ test: setup $(LOAD_STAMP) ## everything CI runs: lint, then unit, sandbox, Terra
 	@# are the run's own: it reports them.
 	@$(PY) -m pytest --collect-only -q $(PYTEST_ARGS) > /dev/null 2>&1 || true
 	@TIMEFORMAT='test: wall time %R s'; time $(PY) -m pytest -n $(WORKERS) --durations=25 $(PYTEST_ARGS)
+	@awk -v started=$(STARTED) -v now=$$(date +%s.%N) \
+		'BEGIN { printf "make test: %.1f s in all (set-up, lint and tests)\n", now - started }'
 
 unit: setup ## the tests that need no sandbox (functions, scenario definitions, mirror detection)
 	@$(PY) -m pytest -m "not sandbox" $(PYTEST_ARGS)
