@@ -66,6 +66,7 @@ FOLDER_KEY = "scheduling_folder"
 STACK_TESTS = "stack-tests.json"
 SLOW_TESTS = "slow-tests.json"
 DISRUPTIVE_TESTS = "disruptive-tests.json"
+ONE_WORKER_TESTS = "one-worker-tests.json"
 DEPLOYED = "deployed"
 
 
@@ -130,6 +131,7 @@ def tell_collection(config: pytest.Config, items: list[pytest.Item]) -> None:
         (STACK_TESTS, filter(uses_stack, items)),
         (SLOW_TESTS, slow),
         (DISRUPTIVE_TESTS, disruptive),
+        (ONE_WORKER_TESTS, _marked(items, "one_worker")),
     ):
         partial = shared / f".{name}.{os.getpid()}"
         partial.write_text(json.dumps([item.nodeid for item in chosen]))
@@ -148,6 +150,9 @@ class StackFirstScheduling(LoadScheduling):
     disruptive tests that use it go first (stable, so in the order `order` gave them; mostly
     waits for alarms, which the other tests' CPU work then overlaps), and that a worker holds
     two tests at a time: the one it runs and the next (a worker needs the next to run one).
+    The tests marked `one_worker` go to the worker that took the first of them (unless nothing
+    else is left for another): they share a costly fixture of that worker's session (the static
+    Terraform checks: `terraform init` and a provider process, set up by 4 or 5 workers before).
 
     xdist tops a worker up to a share of what is left (9 to 18 tests early in `make test`), so
     two alarm tests sat queued behind the 75 s generated-request suite and ran last, alone,
@@ -160,6 +165,7 @@ class StackFirstScheduling(LoadScheduling):
         self.folder = shared_folder(config)
         self.promoted = False
         self.lists: dict[str, set[str]] = {}
+        self.one_worker_node: Any = None
 
     def check_schedule(self, node: Any, duration: float = 0) -> None:
         if not self.promoted and self.collection and (self.folder / DEPLOYED).exists():
@@ -176,20 +182,26 @@ class StackFirstScheduling(LoadScheduling):
         for _ in range(HELD - len(held)):
             if not self.pending:
                 break
-            index = self._next_after(held)
+            index = self._next_after(node, held)
+            if self.collection[index] in self._list(ONE_WORKER_TESTS):
+                self.one_worker_node = self.one_worker_node or node
             self.pending.remove(index)
             held.append(index)
             node.send_runtest_some([index])
 
-    def _next_after(self, held: list[int]) -> int:
-        """The next pending test that need not wait for the disruptive ones; behind a slow one,
-        the first short one if any is left; else the next pending test."""
+    def _next_after(self, node: Any, held: list[int]) -> int:
+        """The next pending test that need not wait for the disruptive ones, nor belongs to
+        another worker's `one_worker` tests; behind a slow one, the first short one if any is
+        left; else the next pending test."""
         slow = self._list(SLOW_TESTS)
         behind_slow = bool(held) and self.collection[held[-1]] in slow
+        elsewhere = self._list(ONE_WORKER_TESTS) if self.one_worker_node not in (None, node) else ()
         eligible = (
             i
             for i in self.pending
-            if not (behind_slow and self.collection[i] in slow) and not self._waits(i)
+            if not (behind_slow and self.collection[i] in slow)
+            and not self._waits(i)
+            and self.collection[i] not in elsewhere
         )
         return next(eligible, self.pending[0])
 

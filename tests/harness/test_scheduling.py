@@ -234,3 +234,28 @@ def test_a_long_stack_test_waits_until_no_disruptive_test_is_left_unless_nothing
     assert again.sent() == ["generated"]
     scheduling.remove_shared_folder(run.config)
     scheduling.remove_shared_folder(again.config)
+
+
+def test_one_worker_tests_go_to_the_worker_that_took_the_first_unless_nothing_else_is() -> None:
+    checks = [Item(f"tf-{n}", markers=("one_worker",)) for n in "abc"]
+    run = Scheduled([checks[0], Item("s0"), checks[1], Item("s1"), Item("s2"), checks[2]])
+    other = Node()
+    run.scheduler.node2pending[other] = []  # type: ignore[index]
+    run.check()
+    assert run.sent() == ["tf-a", "s0"]  # this worker takes the first: they are its tests now
+    run.scheduler.check_schedule(other)  # type: ignore[arg-type]
+    assert [run.items[i].name for i in other.sent] == ["s1", "s2"]  # not tf-b, tf-c
+    run.held().clear()  # tf-a and s0 are done
+    run.check()
+    assert run.sent()[2:] == ["tf-b", "tf-c"]
+
+    # Only another worker's one_worker tests left: a worker that asks still gets one (a worker
+    # needs a test queued behind the one it runs, or it stalls).
+    again = Scheduled([checks[0], checks[1], checks[2]])
+    owner = Node()
+    again.scheduler.node2pending[owner] = []  # type: ignore[index]
+    again.scheduler.check_schedule(owner)  # type: ignore[arg-type]
+    again.check()
+    assert again.sent() == ["tf-c"]
+    scheduling.remove_shared_folder(run.config)
+    scheduling.remove_shared_folder(again.config)

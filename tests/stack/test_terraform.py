@@ -45,9 +45,12 @@ def _cli_config(folder: Path) -> Path:
     return write_cli_config(folder)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """(working copy of stack/, environment) after `terraform init -backend=false`."""
+    """(working copy of stack/, environment) after `terraform init -backend=false`, with a
+    provider process: ~2.5 CPU-s, so once per worker session (a module-scoped one was set up
+    again whenever the worker came back from another module) and on one worker under xdist
+    (its tests are marked `one_worker`: 4 or 5 workers each set it up before)."""
     base = tmp_path_factory.mktemp("stack-check")
     work = base / "stack"
     shutil.copytree(STACK, work, ignore=COPY_IGNORE)
@@ -80,6 +83,7 @@ def _terraform(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Complet
     )
 
 
+@pytest.mark.one_worker
 def test_the_lock_file_covers_every_platform(tf: tuple[Path, dict[str, str]]) -> None:
     """One `zh:` per published package of the provider (15 platforms), the local `h1:`.
 
@@ -106,6 +110,7 @@ def test_fmt_is_clean() -> None:
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 
+@pytest.mark.one_worker
 def test_validate(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     result = _terraform(work, env, "validate")
@@ -113,6 +118,7 @@ def test_validate(tf: tuple[Path, dict[str, str]]) -> None:
 
 
 @pytest.mark.long
+@pytest.mark.one_worker
 def test_terraform_test_invariants(tf: tuple[Path, dict[str, str]]) -> None:
     """stack/tests/*.tftest.hcl: filter policies, DLQ wiring, VT >= 6 x timeout, alarms, ESMs."""
     work, env = tf
@@ -121,6 +127,7 @@ def test_terraform_test_invariants(tf: tuple[Path, dict[str, str]]) -> None:
     assert " 0 failed" in result.stdout, result.stdout
 
 
+@pytest.mark.one_worker
 @pytest.mark.parametrize("var_file", ["env/sandbox.tfvars", "env/aws.tfvars.example"])
 def test_tfvars_files_plan(tf: tuple[Path, dict[str, str]], var_file: str) -> None:
     """Each environment's tfvars passes every validation and precondition (mocked plan)."""
@@ -136,6 +143,7 @@ def test_tfvars_files_plan(tf: tuple[Path, dict[str, str]], var_file: str) -> No
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.one_worker
 @pytest.mark.parametrize("module", ["bootstrap/github_oidc"])
 def test_bootstrap_module(tf: tuple[Path, dict[str, str]], module: str) -> None:
     """An optional bootstrap module (applied on its own): validate and its mocked tests."""
