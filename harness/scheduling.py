@@ -23,11 +23,14 @@ And under xdist the order moves once: when the stack is deployed, the long and d
 tests that use it go ahead of the other tests still waiting (`StackFirstScheduling`): they wait
 for alarms, mostly, and otherwise started only once every other test had, and ended the run at
 a few per cent of the CPU; moving every stack test ahead left the CPU-bound ones for the end.
-A long test that uses the stack is handed out only once no disruptive test is left (unless
-nothing else is): the generated-request suite holds every priority's lane shared, the
+A long test that uses the stack and holds a priority's lane from its start is handed out only
+once no disruptive test is left (unless nothing else is): it holds the lane shared, the
 disruptive tests need theirs alone, and one of each waiting for the other kept a worker idle
 for as long as the slowest of them (handed out with them, `make e2e` took 108-181 s instead of
-91-94 s; handed out in collection order, the suite started at 152 s and ended `make test` alone).
+91-94 s; handed out in collection order, the generated-request suite started at 152 s and ended
+`make test` alone). A long test marked `lanes()` holds none when it starts (the alarm and
+redelivery tests: none at all; the generated-request suite sends its reads first, then takes
+every lane for its writes): it goes with the disruptive ones, its waits overlapping theirs.
 The workers tell the controller through files in a folder it hands them: which tests use the
 stack and which are slow (at collection), and that the stack is deployed.
 
@@ -67,6 +70,7 @@ STACK_TESTS = "stack-tests.json"
 SLOW_TESTS = "slow-tests.json"
 DISRUPTIVE_TESTS = "disruptive-tests.json"
 ONE_WORKER_TESTS = "one-worker-tests.json"
+LANE_FREE_TESTS = "lane-free-tests.json"
 DEPLOYED = "deployed"
 
 
@@ -132,6 +136,7 @@ def tell_collection(config: pytest.Config, items: list[pytest.Item]) -> None:
         (SLOW_TESTS, slow),
         (DISRUPTIVE_TESTS, disruptive),
         (ONE_WORKER_TESTS, _marked(items, "one_worker")),
+        (LANE_FREE_TESTS, filter(holds_no_lane, items)),
     ):
         partial = shared / f".{name}.{os.getpid()}"
         partial.write_text(json.dumps([item.nodeid for item in chosen]))
@@ -206,10 +211,13 @@ class StackFirstScheduling(LoadScheduling):
         return next(eligible, self.pending[0])
 
     def _waits(self, index: int) -> bool:
-        """A long test that uses the stack, while a disruptive test is pending or running."""
+        """A long test that uses the stack and holds a priority's lane from its start, while a
+        disruptive test is pending or running."""
         name = self.collection[index]
         disruptive = self._list(DISRUPTIVE_TESTS)
         if name not in self._list(SLOW_TESTS) or name not in self._list(STACK_TESTS):
+            return False
+        if name in self._list(LANE_FREE_TESTS):
             return False
         if name in disruptive:
             return False
@@ -243,6 +251,17 @@ def order(items: list[pytest.Item]) -> None:
 
 def uses_stack(item: pytest.Item) -> bool:
     return "stack" in getattr(item, "fixturenames", ())
+
+
+def holds_no_lane(item: pytest.Item) -> bool:
+    """Marked `lanes()` (integration_tests/conftest.py): no priority's lane when it starts (it
+    may take one later, by hand), so nothing a disruptive test holds delays its start."""
+    marker = item.get_closest_marker("lanes")
+    return (
+        marker is not None
+        and not getattr(marker, "args", ())
+        and not item.get_closest_marker("disruptive")
+    )
 
 
 def _paired(heads: list[pytest.Item], others: list[pytest.Item]) -> list[pytest.Item]:

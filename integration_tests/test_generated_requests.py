@@ -37,6 +37,7 @@ import requests
 from harness.api import SDK_THROTTLED_RETRIES, Api, retry_throttled
 from harness.users import User, UserFactory
 from harness.waiting import eventually
+from notifications.priorities import PRIORITIES
 
 SPEC = Path(__file__).resolve().parents[1] / "stack" / "api" / "openapi.yaml"
 #: Generated requests per operation and mode (positive, negative): 1,000 with the hostile ones.
@@ -381,37 +382,60 @@ def sent_by(submit: Callable[[Any], Any], futures: list[Any]) -> Callable[[Any],
     return lambda case: futures.append(submit(case))
 
 
-@pytest.mark.long  # 30-75 s; starts once no disruptive test is left (harness/scheduling.py)
+def send_generated(
+    run: Run, schema: Any, pool: ThreadPoolExecutor, operations: list[tuple[str, str]]
+) -> list[Any]:
+    """Generate and send the cases of `operations` (see EXAMPLES); their futures."""
+    sent: list[Any] = []
+    for method, path in operations:
+        for mode, count in zip(MODES, EXAMPLES[method, path], strict=True):
+            submit = partial(pool.submit, send_case, run, mode=mode)
+            generate(schema[path][method], mode, count, run.seed, sent_by(submit, sent))
+    return sent
+
+
+def answered(futures: list[Any]) -> None:
+    for future in futures:
+        future.result()  # a request that could not be sent at all fails the test here
+
+
+@pytest.mark.long  # 30-75 s (harness/scheduling.py)
+@pytest.mark.lanes()  # the reads hold no lane; the writes hold every priority's (below)
 def test_no_generated_request_gives_a_5xx_or_breaks_the_contract(
     run: Run,
     schema: Any,
     client: Callable[..., Any],
     stack: dict[str, Any],
     record_property: Callable[[str, object], None],
+    priority_lane: Callable[..., Any],
 ) -> None:
+    """The reads go first, holding no lane (they store nothing and wait for no delivery), so
+    they overlap the disruptive tests that hold a lane alone; the writes and the hostile
+    requests then hold every lane shared until what they stored is checked."""
     started = time.monotonic()
+    reads = [operation for operation in EXAMPLES if operation[0] == "GET"]
+    writes = [operation for operation in EXAMPLES if operation not in reads]
     with ThreadPoolExecutor(SENDERS) as pool:
-        sent: list[Any] = []
-        for (method, path), counts in EXAMPLES.items():
-            for mode, count in zip(MODES, counts, strict=True):
-                submit = partial(pool.submit, send_case, run, mode=mode)
-                generate(schema[path][method], mode, count, run.seed, sent_by(submit, sent))
-        generated_in = time.monotonic() - started
-        send_hostile(run, schema, lambda *args, **kwargs: sent.append(pool.submit(*args, **kwargs)))
-        for future in sent:
-            future.result()  # a request that could not be sent at all fails the test here
-    sent_in = time.monotonic() - started
-
-    stored = stored_by(client, stack["table_name"], run.sender.sub)
-    if run.accepted:  # every accepted id is stored (asynchronously), and then nothing else is
-        stored = eventually(
-            lambda: (found := stored_by(client, stack["table_name"], run.sender.sub))
-            >= run.accepted
-            and found,
-            timeout=STORED_TIMEOUT,
-            interval=2.0,
-            describe=lambda: f"not every one of the {len(run.accepted)} accepted ids was stored",
-        )
+        answered(send_generated(run, schema, pool, reads))
+        with priority_lane(*PRIORITIES):
+            sent = send_generated(run, schema, pool, writes)
+            generated_in = time.monotonic() - started
+            submit = pool.submit
+            send_hostile(run, schema, lambda *args, **kwargs: sent.append(submit(*args, **kwargs)))
+            answered(sent)
+            sent_in = time.monotonic() - started
+            stored = stored_by(client, stack["table_name"], run.sender.sub)
+            if run.accepted:  # every accepted id is stored (asynchronously), then nothing else
+                stored = eventually(
+                    lambda: (found := stored_by(client, stack["table_name"], run.sender.sub))
+                    >= run.accepted
+                    and found,
+                    timeout=STORED_TIMEOUT,
+                    interval=2.0,
+                    describe=lambda: (
+                        f"not every one of the {len(run.accepted)} accepted ids was stored"
+                    ),
+                )
     summary = (
         f"{run.summary()}; generated in {generated_in:.0f} s while sending, all answered "
         f"in {sent_in:.0f} s ({SENDERS} sending threads)"

@@ -259,3 +259,16 @@ def test_one_worker_tests_go_to_the_worker_that_took_the_first_unless_nothing_el
     assert again.sent() == ["tf-c"]
     scheduling.remove_shared_folder(run.config)
     scheduling.remove_shared_folder(again.config)
+
+
+def test_a_long_stack_test_that_holds_no_lane_at_its_start_does_not_wait_for_disruptive_ones():
+    stack = ("api", "stack")
+    backlog = Item("backlog", markers=("disruptive",), fixturenames=stack)
+    generated = Item("generated", markers=("long", "lanes"), fixturenames=stack)  # lanes()
+    run = Scheduled([backlog, generated, Item("query", fixturenames=stack)])
+    run.scheduler.node2pending[Node()] = [0]  # type: ignore[index]  # the backlog test runs
+    run.scheduler.pending.remove(0)
+    scheduling.tell_deployed(run.worker_config)
+    run.check()
+    assert run.sent() == ["generated", "query"]
+    scheduling.remove_shared_folder(run.config)
