@@ -30,7 +30,7 @@ for as long as the slowest of them (handed out with them, `make e2e` took 108-18
 91-94 s; handed out in collection order, the generated-request suite started at 152 s and ended
 `make test` alone). A long test marked `lanes()` holds none when it starts (the alarm and
 redelivery tests: none at all; the generated-request suite sends its reads first, then takes
-every lane for its writes): it goes ahead of the disruptive ones, its waits overlapping theirs.
+every lane for its writes): it goes with the disruptive ones, its waits overlapping theirs.
 The workers tell the controller through files in a folder it hands them: which tests use the
 stack and which are slow (at collection), and that the stack is deployed.
 
@@ -244,11 +244,8 @@ def order(items: list[pytest.Item]) -> None:
     with_stack = [item for item in short if uses_stack(item)]
     long_now = [item for item in long if not uses_stack(item)]
     long_after_deploy = [item for item in long if uses_stack(item)]
-    # Those that hold no lane when they start overlap everything: they go first.
-    lane_free = [item for item in long_after_deploy if holds_no_lane(item)]
-    holding = [item for item in long_after_deploy if item not in lane_free]
     items[:] = _paired(long_now, without_stack) + _paired(
-        lane_free + disruptive + holding, with_stack
+        disruptive + long_after_deploy, with_stack
     )
 
 

@@ -272,7 +272,3 @@ def test_a_long_stack_test_that_holds_no_lane_at_its_start_does_not_wait_for_dis
     run.check()
     assert run.sent() == ["generated", "query"]
     scheduling.remove_shared_folder(run.config)
-    # and it is ordered ahead of the disruptive tests
-    items = [backlog, Item("generated-too", markers=("long",), fixturenames=stack), generated]
-    scheduling.order(items)
-    assert names(items) == ["generated", "backlog", "generated-too"]
