@@ -14,7 +14,8 @@ then runs alone while most workers are done (before this order, `make test`'s la
   and the deploy start in the background as soon as the tests are collected
   (harness/pytest_plugin.py);
 - then the `disruptive` tests, modules interleaved (one kind, then the other), the n-th
-  module's priorities rotated by n (the per-priority locks serialise whatever still meets),
+  module's priorities rotated by n (the per-priority locks serialise whatever still meets; under
+  xdist one of a priority is handed out at a time, the next once it is done),
   then the `long` tests that use the stack (the generated-request suite: it would otherwise
   start late and end the run alone), each followed by one short test that uses the stack; then
   the rest.
@@ -71,6 +72,7 @@ SLOW_TESTS = "slow-tests.json"
 DISRUPTIVE_TESTS = "disruptive-tests.json"
 ONE_WORKER_TESTS = "one-worker-tests.json"
 LANE_FREE_TESTS = "lane-free-tests.json"
+DISRUPTIVE_PARAMETERS = "disruptive-parameters.json"
 DEPLOYED = "deployed"
 
 
@@ -138,9 +140,20 @@ def tell_collection(config: pytest.Config, items: list[pytest.Item]) -> None:
         (ONE_WORKER_TESTS, _marked(items, "one_worker")),
         (LANE_FREE_TESTS, filter(holds_no_lane, items)),
     ):
-        partial = shared / f".{name}.{os.getpid()}"
-        partial.write_text(json.dumps([item.nodeid for item in chosen]))
-        partial.replace(shared / name)
+        _write(shared, name, [item.nodeid for item in chosen])
+    _write(shared, DISRUPTIVE_PARAMETERS, {item.nodeid: parameters(item) for item in disruptive})
+
+
+def _write(shared: Path, name: str, value: object) -> None:
+    partial = shared / f".{name}.{os.getpid()}"
+    partial.write_text(json.dumps(value))
+    partial.replace(shared / name)
+
+
+def parameters(item: pytest.Item) -> str:
+    """A test's parametrization id (e.g. its priority), or its own id when it has none."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if callspec is not None else item.nodeid
 
 
 def tell_deployed(config: pytest.Config) -> None:
@@ -171,6 +184,7 @@ class StackFirstScheduling(LoadScheduling):
         self.promoted = False
         self.lists: dict[str, set[str]] = {}
         self.one_worker_node: Any = None
+        self.disruptive_parameters: dict[str, str] | None = None
 
     def check_schedule(self, node: Any, duration: float = 0) -> None:
         if not self.promoted and self.collection and (self.folder / DEPLOYED).exists():
@@ -212,17 +226,31 @@ class StackFirstScheduling(LoadScheduling):
 
     def _waits(self, index: int) -> bool:
         """A long test that uses the stack and holds a priority's lane from its start, while a
-        disruptive test is pending or running."""
+        disruptive test is pending or running; a disruptive test, while another of the same
+        parameters (its priority) is handed out: they take that priority's locks alone, so the
+        second only sat on a worker waiting for the first (the poison test of a priority for
+        its backlog test, 15-20 s each, three workers at a time)."""
         name = self.collection[index]
         disruptive = self._list(DISRUPTIVE_TESTS)
         if name not in self._list(SLOW_TESTS) or name not in self._list(STACK_TESTS):
             return False
         if name in self._list(LANE_FREE_TESTS):
             return False
+        handed = [self.collection[i] for held in self.node2pending.values() for i in held]
         if name in disruptive:
-            return False
-        unfinished = [*self.pending, *(i for held in self.node2pending.values() for i in held)]
-        return any(self.collection[i] in disruptive for i in unfinished)
+            same = self._parameters().get(name)
+            return same is not None and any(
+                other in disruptive and self._parameters().get(other) == same for other in handed
+            )
+        unfinished = [*(self.collection[i] for i in self.pending), *handed]
+        return any(test in disruptive for test in unfinished)
+
+    def _parameters(self) -> dict[str, str]:
+        """Disruptive test → its parametrization id (the workers wrote it)."""
+        if self.disruptive_parameters is None:
+            path = self.folder / DISRUPTIVE_PARAMETERS
+            self.disruptive_parameters = json.loads(path.read_text()) if path.exists() else {}
+        return self.disruptive_parameters
 
     def _list(self, name: str) -> set[str]:
         """A list the workers wrote (empty when none did)."""

@@ -22,6 +22,7 @@ class Item:
     module_name: str = "test_unit"
     markers: tuple[str, ...] = ()
     fixturenames: tuple[str, ...] = ()
+    callspec: Any = None  # SimpleNamespace(id=...) for a parametrized test
     module: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -271,4 +272,25 @@ def test_a_long_stack_test_that_holds_no_lane_at_its_start_does_not_wait_for_dis
     scheduling.tell_deployed(run.worker_config)
     run.check()
     assert run.sent() == ["generated", "query"]
+    scheduling.remove_shared_folder(run.config)
+
+
+def test_a_disruptive_test_waits_while_another_of_its_priority_is_handed_out() -> None:
+    stack = ("api", "stack")
+
+    def disruptive(name: str, priority: str) -> Item:
+        params = SimpleNamespace(id=priority)
+        return Item(name, markers=("disruptive",), fixturenames=stack, callspec=params)
+
+    backlog_high = disruptive("backlog[high]", "high")
+    poison_high = disruptive("poison[high]", "high")
+    poison_medium = disruptive("poison[medium]", "medium")
+    run = Scheduled([backlog_high, poison_high, poison_medium, Item("query", fixturenames=stack)])
+    run.scheduler.node2pending[Node()] = [0]  # type: ignore[index]  # backlog[high] runs elsewhere
+    run.scheduler.pending.remove(0)
+    run.check()
+    assert run.sent() == ["poison[medium]", "query"]  # not poison[high], which would only wait
+    run.held().clear()
+    run.check()
+    assert run.sent()[2:] == ["poison[high]"]  # nothing else left: handed out all the same
     scheduling.remove_shared_folder(run.config)
