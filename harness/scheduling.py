@@ -13,9 +13,10 @@ then runs alone while most workers are done (before this order, `make test`'s la
   until it was done (four of six for 50 to 80 s, the machine at 30 % meanwhile). The sandbox
   and the deploy start in the background as soon as the tests are collected
   (harness/pytest_plugin.py);
-- then the `disruptive` tests, modules interleaved (one kind, then the other), the n-th
-  module's priorities rotated by n (the per-priority locks serialise whatever still meets; under
-  xdist one of a priority is handed out at a time, the next once it is done),
+- then the `disruptive` tests, modules interleaved (one kind, then the other, in their
+  parameters' order); under xdist one of a priority is handed out at a time, the next once it is
+  done, so the first module's (the backlog tests, which hold their lane alone) start together
+  and the tests that need every lane wait for them once, not for a staggered series,
   then the `long` tests that use the stack (the generated-request suite: it would otherwise
   start late and end the run alone), each followed by one short test that uses the stack; then
   the rest.
@@ -262,7 +263,7 @@ class StackFirstScheduling(LoadScheduling):
 
 def order(items: list[pytest.Item]) -> None:
     """Reorder `items` in place as the module docstring says."""
-    disruptive = _rotated(_marked(items, "disruptive"))
+    disruptive = _interleaved(_marked(items, "disruptive"))
     long = _marked(items, "long")
     if not disruptive and not long:
         return
@@ -302,11 +303,10 @@ def _marked(items: list[pytest.Item], marker: str) -> list[pytest.Item]:
     return [item for item in items if item.get_closest_marker(marker)]
 
 
-def _rotated(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Modules interleaved, the n-th module's parameters rotated by n."""
+def _interleaved(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Modules interleaved: the first test of each, then the second of each, and so on."""
     by_module: dict[str, list[pytest.Item]] = {}
     for item in items:
         by_module.setdefault(item.module.__name__ if item.module else "", []).append(item)
-    columns = [group[n:] + group[:n] for n, group in enumerate(by_module.values())]
-    rotated = [item for row in zip(*columns, strict=False) for item in row]
-    return rotated + [item for item in items if item not in rotated]
+    interleaved = [item for row in zip(*by_module.values(), strict=False) for item in row]
+    return interleaved + [item for item in items if item not in interleaved]

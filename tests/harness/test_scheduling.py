@@ -52,11 +52,10 @@ def test_long_tests_then_what_needs_no_stack_then_the_disruptive_ones_then_long_
     items += [short[2], long[1], short[3], on_stack[2]]
     scheduling.order(items)
     # every test without the stack before any that waits for its deploy (which runs in the
-    # background meanwhile); modules interleaved, dlq's rotated by one; then the long one that
-    # uses the stack
+    # background meanwhile); modules interleaved; then the long one that uses the stack
     assert names(items) == [
         "terraform", "s0", "snapshots", "s1", "s2", "s3",
-        "backlog-h", "api0", "dlq-m", "api1", "backlog-m", "api2", "dlq-l", "backlog-l", "dlq-h",
+        "backlog-h", "api0", "dlq-h", "api1", "backlog-m", "api2", "dlq-m", "backlog-l", "dlq-l",
         "generated",
     ]  # fmt: skip
 
