@@ -239,26 +239,28 @@ class StackFirstScheduling(LoadScheduling):
             return False
         handed = [self.collection[i] for held in self.node2pending.values() for i in held]
         if name in disruptive:
-            same = self._parameters().get(name)
-            return same is not None and any(
-                other in disruptive and self._parameters().get(other) == same for other in handed
-            )
+            parameters = self._parameters()  # disruptive tests only
+            same = parameters.get(name)
+            return same is not None and any(parameters.get(other) == same for other in handed)
         unfinished = [*(self.collection[i] for i in self.pending), *handed]
         return any(test in disruptive for test in unfinished)
 
     def _parameters(self) -> dict[str, str]:
         """Disruptive test → its parametrization id (the workers wrote it)."""
         if self.disruptive_parameters is None:
-            path = self.folder / DISRUPTIVE_PARAMETERS
-            self.disruptive_parameters = json.loads(path.read_text()) if path.exists() else {}
+            self.disruptive_parameters = self._read(DISRUPTIVE_PARAMETERS, {})
         return self.disruptive_parameters
 
     def _list(self, name: str) -> set[str]:
         """A list the workers wrote (empty when none did)."""
         if name not in self.lists:
-            path = self.folder / name
-            self.lists[name] = set(json.loads(path.read_text())) if path.exists() else set()
+            self.lists[name] = set(self._read(name, []))
         return self.lists[name]
+
+    def _read(self, name: str, empty: Any) -> Any:
+        """What the workers wrote under `name` (see `_write`), or `empty` when none did."""
+        path = self.folder / name
+        return json.loads(path.read_text()) if path.exists() else empty
 
 
 def order(items: list[pytest.Item]) -> None:

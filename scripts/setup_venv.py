@@ -111,9 +111,9 @@ def provide_uv(python: str) -> bool:
     if not uv_runs(cached):
         partial = UV_CACHE.with_name(f"{UV_CACHE.name}.{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
-        command = [python, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+        command = [*pip_install(python), "--target", str(partial), UV]
         try:
-            installed = subprocess.run([*command, "--target", str(partial), UV]).returncode == 0
+            installed = subprocess.run(command).returncode == 0
         except OSError:
             installed = False
         if not installed:
@@ -151,8 +151,12 @@ def install(venv_python: Path, args: list[str], python: str | None = None) -> No
             return
         print("setup: uv failed (see above); pip installs instead")
     subprocess.run([str(venv_python), "-m", "ensurepip", "--default-pip"], check=True)
-    pip = [str(venv_python), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
-    subprocess.run([*pip, *args], check=True)
+    subprocess.run([*pip_install(str(venv_python)), *args], check=True)
+
+
+def pip_install(python: str) -> list[str]:
+    """`pip install`, quietly, with `python`'s pip."""
+    return [python, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
 
 
 # Installed as dependencies of dependencies (cfn-lint, CloudFormation and plotting support, the
