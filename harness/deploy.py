@@ -138,7 +138,7 @@ def prepare(config: SandboxConfig, stack: Path) -> None:
     """`terraform init` and tflocal's provider override, unless done for this configuration
     and endpoint already (they survive sandbox restarts)."""
     stamp = workdir(config) / "prepared"
-    wanted = f"{config.endpoint}\n{configuration_digest(stack)}"
+    wanted = f"{config.endpoint}\n{terraform.OVERRIDE_VERSION}\n{configuration_digest(stack)}"
     ready = (stack / ".terraform").is_dir() and (stack / terraform.OVERRIDE_NAME).exists()
     if ready and stamp.exists() and stamp.read_text() == wanted:
         return

@@ -62,3 +62,23 @@ def test_the_configuration_digest_follows_the_tf_files_only(tmp_path: Path) -> N
 def test_plain_terraform_refuses_to_call_aws_without_the_override(config, tmp_path) -> None:
     with pytest.raises(RuntimeError, match="would not talk to the sandbox"):
         terraform.run_plain(["apply", "-auto-approve"], tmp_path, config)
+
+
+def test_a_folder_prepared_with_an_older_override_writes_it_again(config, monkeypatch) -> None:
+    """A sandbox home prepared before the override changed (here: tflocal's `endpoints` block
+    kept, the stamp without OVERRIDE_VERSION) gets init and the override again; then not."""
+    stack = deploy.workdir(config) / "stack"
+    deploy.sync_stack(stack)
+    (stack / ".terraform").mkdir()
+    (stack / terraform.OVERRIDE_NAME).write_text('provider "aws" {\n  endpoints {\n }\n}\n')
+    stamp = deploy.workdir(config) / "prepared"
+    stamp.write_text(f"{config.endpoint}\n{deploy.configuration_digest(stack)}")
+    done: list[str] = []
+    monkeypatch.setattr(deploy, "tf", lambda config, cwd, *args: done.append(args[0]) or "")
+    monkeypatch.setattr(
+        terraform, "write_provider_override", lambda cwd, config: done.append("override")
+    )
+    deploy.prepare(config, stack)
+    assert done == ["init", "override"]
+    deploy.prepare(config, stack)
+    assert done == ["init", "override"]
