@@ -102,9 +102,13 @@ def fingerprint(state_id: str) -> str:
 
 
 def build() -> None:
-    result = subprocess.run([sys.executable, str(BUILD_SCRIPT)], check=False)
+    """`make build`; its output kept for an error when `quietly` (a test session's background)."""
+    quiet = getattr(_THREAD, "quiet", False)
+    command = [sys.executable, str(BUILD_SCRIPT)]
+    result = subprocess.run(command, check=False, capture_output=quiet, text=True)
     if result.returncode != 0:
-        raise DeployError("deploy: `make build` failed (see above)")
+        detail = f":\n{result.stdout}{result.stderr}" if quiet else " (see above)"
+        raise DeployError(f"deploy: `make build` failed{detail}")
 
 
 def sync_stack(target: Path) -> None:

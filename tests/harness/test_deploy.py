@@ -82,3 +82,12 @@ def test_a_folder_prepared_with_an_older_override_writes_it_again(config, monkey
     assert done == ["init", "override"]
     deploy.prepare(config, stack)
     assert done == ["init", "override"]
+
+
+def test_a_quiet_build_keeps_its_output_for_the_error(monkeypatch, tmp_path, capfd) -> None:
+    script = tmp_path / "build.py"
+    script.write_text("import sys\nprint('pip says hello')\nsys.exit(3)\n")
+    monkeypatch.setattr(deploy, "BUILD_SCRIPT", script)
+    with deploy.quietly(), pytest.raises(deploy.DeployError, match="pip says hello"):
+        deploy.build()
+    assert "pip says hello" not in capfd.readouterr().out
