@@ -84,8 +84,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION] = f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         Sessions(SandboxConfig.from_env()).register(config.stash[SESSION])
         config._sandbox_log_start = sandbox_log.log_end(SandboxConfig.from_env())
-        if runs_the_integration_suites(config):
-            deploy_in_background(config)
 
 
 def freeze_at_exit() -> None:
@@ -211,16 +209,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     deploy_ahead(session.config, session.items)
 
 
-def runs_the_integration_suites(config: pytest.Config) -> bool:
-    """Whether this run (`make test`, `make e2e`) takes in the integration suites or part of
-    them, unselected (no -k, no -m), so that it will need the stack whatever is collected."""
-    if config.option.collectonly or config.option.keyword or config.option.markexpr:
-        return False
-    suites = config.rootpath / "integration_tests"
-    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args]
-    return any(path.is_relative_to(suites) or suites.is_relative_to(path) for path in paths)
-
-
 def deploy_ahead(pytest_config: pytest.Config, items: list[pytest.Item]) -> None:
     """Once the tests are collected, start the sandbox and deploy the stack in the background
     if some of them need it (once per process; under xdist each worker asks, one does the work).
@@ -230,19 +218,11 @@ def deploy_ahead(pytest_config: pytest.Config, items: list[pytest.Item]) -> None
     need no stack, and it started only when that test did. The `stack` fixture still takes the
     deploy lock, so it waits for this deploy and then finds nothing left to do; if this one
     failed, it deploys itself and the test fails with Terraform's error."""
-    if pytest_config.option.collectonly:
+    if _DEPLOYING in pytest_config.stash or pytest_config.option.collectonly:
         return
-    if any(scheduling.uses_stack(item) for item in items):
-        deploy_in_background(pytest_config)
-
-
-def deploy_in_background(pytest_config: pytest.Config) -> None:
-    """Start the sandbox and deploy the stack in a thread of this process, once per process.
-
-    The controller of a run that takes in the integration suites does it before its workers
-    start and collect (≈ 6 s sooner on 2 cores; the stack's tests wait for the deploy), the
-    workers once they have collected (one finds the work done)."""
-    if _DEPLOYING in pytest_config.stash or pytest_config.getoption("--target") != "sandbox":
+    if pytest_config.getoption("--target") != "sandbox":
+        return
+    if not any(scheduling.uses_stack(item) for item in items):
         return
     if container.selected() and container.engine_problem():
         return  # the sandbox fixture skips, saying why

@@ -171,26 +171,6 @@ def test_the_stack_is_deployed_ahead_once_and_only_for_a_session_that_needs_it(
     assert started == [str(tmp_path)]
 
 
-def suite_run(*args: str, keyword: str = "", markexpr: str = "", collect_only: bool = False) -> Any:
-    root = Path("/repo")
-    return SimpleNamespace(
-        rootpath=root,
-        args=[str(root / arg) for arg in args],
-        option=SimpleNamespace(keyword=keyword, markexpr=markexpr, collectonly=collect_only),
-    )
-
-
-def test_the_controller_deploys_at_once_for_runs_that_take_in_the_integration_suites() -> None:
-    runs = pytest_plugin.runs_the_integration_suites
-    assert runs(suite_run("tests", "integration_tests"))  # `make test`: the testpaths
-    assert runs(suite_run("."))
-    assert runs(suite_run("integration_tests/test_smoke.py::test_one"))
-    assert not runs(suite_run("tests/functions", "tests/stack"))
-    assert not runs(suite_run("integration_tests", keyword="smoke"))
-    assert not runs(suite_run("integration_tests", markexpr="not sandbox"))
-    assert not runs(suite_run("integration_tests", collect_only=True))
-
-
 def test_a_deploy_ahead_waits_for_the_deploy_lock_and_says_nothing(
     monkeypatch, tmp_path: Path, capfd
 ) -> None:
